@@ -1,0 +1,141 @@
+"""The few environment fixes the plugin needs, applied when ``lpr`` is
+imported, so users never patch installed packages.
+
+* **Checkpoints under torch >= 2.6.** ``torch.load`` defaults to
+  ``weights_only=True`` and rejects full mmengine checkpoints (their ``meta``
+  holds numpy scalars and ``HistoryBuffer`` objects), which breaks
+  ``--resume`` and ``load_from``. :func:`allow_mmengine_checkpoints` adds
+  exactly those types to torch's safe globals; everything else stays
+  rejected.
+* **mmpretrain with a new ``transformers``.** mmpretrain 1.2.0 imports
+  ``apply_chunking_to_forward`` from ``transformers.modeling_utils``, which
+  newer releases removed; :func:`guard_mmpretrain_multimodal` turns the
+  multimodal models off before ``mmpretrain.models`` is imported when that
+  import would fail.
+* **mmaction2 1.2.0 wheel.** It lacks ``models/localizers/drn``, so
+  ``import mmaction.models`` fails; :func:`patch_mmaction_drn` puts a
+  placeholder module in its place.
+* **Distributed runs without a GPU.** mmengine's ``pytorch`` launcher calls
+  ``torch.cuda.set_device``; :func:`init_cpu_process_group` starts a gloo
+  process group first, and mmengine then reuses it.
+"""
+import importlib.util
+import os
+import sys
+import types
+from typing import Optional
+
+import torch
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read full mmengine checkpoints."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4: weights_only is not the default anyway
+        return
+    import numpy as np
+    safe = [np.ndarray, np.dtype]
+    try:  # numpy >= 1.25 / 2.x
+        from numpy import dtypes
+        safe += [
+            getattr(dtypes, name) for name in dir(dtypes)
+            if name.endswith('DType')
+        ]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    safe += [_reconstruct, scalar]
+    from mmengine.logging import HistoryBuffer
+    safe.append(HistoryBuffer)
+    add(safe)
+
+
+def guard_mmpretrain_multimodal() -> bool:
+    """Disable mmpretrain's multimodal models if ``transformers`` is too new.
+
+    Returns:
+        bool: whether they were disabled.
+    """
+    if importlib.util.find_spec('transformers') is None:
+        return False
+    if 'mmpretrain.models' in sys.modules:
+        return False  # too late to change; it imported fine
+    try:
+        from transformers import modeling_utils
+        compatible = hasattr(modeling_utils, 'apply_chunking_to_forward')
+    except Exception:  # broken transformers install
+        compatible = False
+    if compatible:
+        return False
+    from mmpretrain.utils import dependency
+    dependency.WITH_MULTIMODAL = False
+    return True
+
+
+def patch_mmaction_drn() -> bool:
+    """Install a placeholder for mmaction2's missing ``drn`` localizer.
+
+    Returns:
+        bool: whether the placeholder was needed.
+    """
+    name = 'mmaction.models.localizers.drn'
+    if name in sys.modules:
+        return False
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    pkg_dir = list(spec.submodule_search_locations)[0]
+    if os.path.isdir(os.path.join(pkg_dir, 'models', 'localizers', 'drn')):
+        return False
+
+    class DRN:  # noqa: D401 - placeholder
+        """Placeholder for the DRN localizer missing from the mmaction2
+        1.2.0 wheel."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError('DRN is not available in the mmaction2 1.2.0 '
+                              'wheel (open-mmlab/mmaction2#2714)')
+
+    pkg = types.ModuleType(name)
+    pkg.__path__ = []  # a package
+    mod = types.ModuleType(name + '.drn')
+    mod.DRN = DRN
+    pkg.drn = mod
+    pkg.DRN = DRN
+    sys.modules[name] = pkg
+    sys.modules[name + '.drn'] = mod
+    return True
+
+
+def init_cpu_process_group(backend: Optional[str] = None) -> bool:
+    """Start the default process group from torchrun's environment when no
+    GPU is usable, so mmengine's launcher does not call
+    ``torch.cuda.set_device``.
+
+    Args:
+        backend: process group backend; ``LPR_DIST_BACKEND`` or ``gloo`` by
+            default.
+
+    Returns:
+        bool: whether this function started the process group.
+    """
+    import torch.distributed as dist
+    if dist.is_initialized() or torch.cuda.is_available():
+        return False
+    if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:
+        raise RuntimeError('--launcher pytorch needs RANK and WORLD_SIZE; '
+                           'start it with tools/dist_train.sh (torchrun)')
+    dist.init_process_group(
+        backend=backend or os.environ.get('LPR_DIST_BACKEND', 'gloo'),
+        init_method='env://')
+    return True
+
+
+def apply_all() -> None:
+    """The fixes that are safe to apply on import."""
+    allow_mmengine_checkpoints()
+    guard_mmpretrain_multimodal()
+    patch_mmaction_drn()

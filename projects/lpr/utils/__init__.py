@@ -1,0 +1,3 @@
+from .registry_summary import registered_modules
+
+__all__ = ['registered_modules']
