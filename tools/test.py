@@ -9,7 +9,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'projects'))
 
 import lpr  # noqa: E402,F401
-from lpr.compat import init_cpu_process_group  # noqa: E402
+from lpr.compat import (adapt_cfg_to_cpu_distributed,  # noqa: E402
+                        init_cpu_process_group)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -75,8 +76,7 @@ def main():
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.launcher == 'pytorch' and init_cpu_process_group():
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+        adapt_cfg_to_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

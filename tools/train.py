@@ -10,7 +10,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'projects'))
 
 import lpr  # noqa: E402,F401  (environment fixes before anything loads)
-from lpr.compat import init_cpu_process_group  # noqa: E402
+from lpr.compat import (adapt_cfg_to_cpu_distributed,  # noqa: E402
+                        init_cpu_process_group)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -82,8 +83,7 @@ def setup_cfg(args) -> Config:
         cfg.load_from = args.resume
     if args.launcher == 'pytorch' and init_cpu_process_group():
         # No GPU: the gloo process group is already up; mmengine reuses it.
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+        adapt_cfg_to_cpu_distributed(cfg)
     return cfg
 
 

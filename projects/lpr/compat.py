@@ -3,9 +3,9 @@ imported, so users never patch installed packages.
 
 * **Checkpoints under torch >= 2.6.** ``torch.load`` defaults to
   ``weights_only=True`` and rejects full mmengine checkpoints (their ``meta``
-  holds numpy scalars and ``HistoryBuffer`` objects), which breaks
-  ``--resume`` and ``load_from``. :func:`allow_mmengine_checkpoints` adds
-  exactly those types to torch's safe globals; everything else stays
+  holds numpy arrays and scalars and ``HistoryBuffer`` objects), which
+  breaks ``--resume`` and ``load_from``. :func:`allow_mmengine_checkpoints`
+  adds exactly those types to torch's safe globals; everything else stays
   rejected.
 * **mmpretrain with a new ``transformers``.** mmpretrain 1.2.0 imports
   ``apply_chunking_to_forward`` from ``transformers.modeling_utils``, which
@@ -19,6 +19,7 @@ imported, so users never patch installed packages.
   ``torch.cuda.set_device``; :func:`init_cpu_process_group` starts a gloo
   process group first, and mmengine then reuses it.
 """
+import importlib
 import importlib.util
 import os
 import sys
@@ -50,6 +51,10 @@ def allow_mmengine_checkpoints() -> None:
     safe += [_reconstruct, scalar]
     from mmengine.logging import HistoryBuffer
     safe.append(HistoryBuffer)
+    # HistoryBuffer pickles its statistics methods as getattr(cls, 'min').
+    # The weights-only unpickler still refuses to call anything that is not
+    # allow-listed, so getattr can fetch attributes but not run them.
+    safe.append(getattr)
     add(safe)
 
 
@@ -64,7 +69,7 @@ def guard_mmpretrain_multimodal() -> bool:
     if 'mmpretrain.models' in sys.modules:
         return False  # too late to change; it imported fine
     try:
-        from transformers import modeling_utils
+        modeling_utils = importlib.import_module('transformers.modeling_utils')
         compatible = hasattr(modeling_utils, 'apply_chunking_to_forward')
     except Exception:  # broken transformers install
         compatible = False
@@ -132,6 +137,22 @@ def init_cpu_process_group(backend: Optional[str] = None) -> bool:
         backend=backend or os.environ.get('LPR_DIST_BACKEND', 'gloo'),
         init_method='env://')
     return True
+
+
+def adapt_cfg_to_cpu_distributed(cfg) -> None:
+    """Config changes for a distributed run on CPU processes: the gloo
+    backend, and DDP without ``device_ids`` (mmengine's default wrapper passes
+    ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU modules)."""
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg', None)
+    if wrapper is None:
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
 
 
 def apply_all() -> None:

@@ -1,0 +1,31 @@
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'projects'))
+
+
+@pytest.fixture(scope='session')
+def toy_root(tmp_path_factory):
+    """The toy LPR4M ``tests`` preset (seed 0), generated once per session."""
+    from lpr.datasets.toy import generate, make_config
+    out = str(tmp_path_factory.mktemp('toy_lpr4m'))
+    generate(out, make_config('tests', seed=0))
+    return out
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    return ROOT
+
+
+def run_env():
+    """Environment for tool subprocesses: this checkout first on the path."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [osp.join(ROOT, 'projects'), ROOT, env.get('PYTHONPATH', '')])
+    env.setdefault('OMP_NUM_THREADS', '1')
+    return env
