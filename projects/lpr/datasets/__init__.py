@@ -6,7 +6,12 @@ from .diversity import (DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES,
                         product_number_type, product_scale_type,
                         visible_duration_type)
 from .ids import (is_uuid, live_id_of, parse_clip_id, parse_frame_id)
+from .clip_index import ClipIndex
+from .frame_store import FolderStore, ShardStore, build_store
+from .lpr4m import (LPR4MGalleryDataset, LPR4MPairDataset,
+                    LPR4MQueryDataset, check_queries_against_gallery)
 from .shop_image_dataset import LPR4MShopImageDataset
+from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'AnnotationError', 'ParseReport', 'VideoInfo', 'find_annotation',
@@ -14,5 +19,7 @@ __all__ = [
     'load_id_text_pairs', 'load_training_videoinfo', 'parse_videoinfo_row',
     'DURATION_TYPES', 'NUMBER_TYPES', 'SCALE_TYPES', 'product_number_type',
     'product_scale_type', 'visible_duration_type', 'is_uuid', 'live_id_of',
-    'parse_clip_id', 'parse_frame_id', 'LPR4MShopImageDataset'
+    'parse_clip_id', 'parse_frame_id', 'LPR4MShopImageDataset', 'ClipIndex',
+    'FolderStore', 'ShardStore', 'build_store', 'LPR4MGalleryDataset',
+    'LPR4MPairDataset', 'LPR4MQueryDataset', 'check_queries_against_gallery'
 ]

@@ -20,6 +20,8 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from .diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
 from .ids import check_image_id, is_uuid, parse_clip_id, parse_frame_id
 
@@ -38,10 +40,12 @@ class AnnotationError(ValueError):
 
 @dataclass
 class ParseReport:
-    """What a lenient parse skipped."""
+    """What a lenient parse skipped, and boxes it repaired."""
     rows: int = 0
     skipped: int = 0
     messages: List[str] = field(default_factory=list)
+    boxes_clipped: int = 0
+    boxes_dropped: int = 0
 
     def add(self, err: AnnotationError, keep: int = 20) -> None:
         self.skipped += 1
@@ -116,6 +120,26 @@ def parse_box(box, what: str = 'box') -> List[float]:
     if not any(values):
         return []
     return values
+
+
+def sanitize_boxes(boxes: np.ndarray) -> Tuple[np.ndarray, int, int]:
+    """Clip normalised boxes to the frame and drop degenerate ones.
+
+    Args:
+        boxes: (N, 4) ``[x1, y1, x2, y2]``; all-zero rows mean "no box".
+
+    Returns:
+        tuple: the boxes (clipped to [0, 1]; degenerate ones set to all
+        zeros), how many were clipped, how many were dropped.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    present = boxes.any(axis=1)
+    clipped = np.clip(boxes, 0.0, 1.0)
+    n_clipped = int((present & (clipped != boxes).any(axis=1)).sum())
+    bad = present & ((clipped[:, 2] <= clipped[:, 0]) |
+                     (clipped[:, 3] <= clipped[:, 1]))
+    clipped[bad] = 0.0
+    return clipped, n_clipped, int(bad.sum())
 
 
 def parse_videoinfo_row(line: str) -> VideoInfo:

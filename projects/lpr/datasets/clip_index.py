@@ -1,0 +1,346 @@
+"""A compact, memory-mapped index of LPR4M training clips.
+
+The full training videoinfo has 4,013,617 rows (about 118 frame ids and
+boxes each). A list of Python dicts for it would need tens of GB and would be
+copied into every dataloader worker. :class:`ClipIndex` keeps the rows as a
+few flat numpy arrays instead (ids split into a live table and integer
+timestamps, frame ids as 2-byte indices, boxes as float16), builds sample
+dicts on demand, and reads the free text (ASR) lazily from the original
+files by byte offset. Saved as ``.npy`` files, the index is memory-mapped:
+dataloader workers share one copy through the page cache.
+
+Only the frames a model can use are kept: with ``max_frames=10`` the
+official rule (the first frame of each of 10 equal chunks) is applied when
+the index is built, exactly as the official training file was prepared.
+"""
+import json
+import os
+import os.path as osp
+import re
+from multiprocessing import Pool
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .annotations import (AnnotationError, ParseReport, expand_paths,
+                          parse_videoinfo_row, sanitize_boxes)
+from .diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
+from .ids import CLIP_RE, UUID_RE
+from .transforms.clip_sampling import uniform_indices
+
+INDEX_VERSION = 1
+_FRAME_IDX_RE = re.compile(r'-([0-9]{4})(?:\.[a-z]+)?"')
+_TYPE_CODES = {
+    'scale': {t: i
+              for i, t in enumerate(SCALE_TYPES)},
+    'duration': {t: i
+                 for i, t in enumerate(DURATION_TYPES)},
+    'num_products': {t: i
+                     for i, t in enumerate(NUMBER_TYPES)},
+}
+ARRAYS = ('live', 'start_ms', 'end_ms', 'frame_ptr', 'frame_idx', 'boxes',
+          'image', 'category', 'types', 'asr_file', 'asr_offset', 'asr_len')
+
+
+def _parse_row(line: bytes, max_frames: Optional[int]):
+    """Fast parse of one documented 11-field row (bytes in, tuple out).
+
+    Raises ValueError with a reason on anything malformed.
+    """
+    cols = line.rstrip(b'\r\n').split(b'\t')
+    if len(cols) != 11:
+        return _parse_variant_row(line, max_frames)
+    clip = cols[0].decode()
+    m = CLIP_RE.match(clip)
+    if not m:
+        raise ValueError(f'{clip!r} is not an LPR4M clip id')
+    frames = cols[1].decode()
+    if not (frames.startswith('[') and frames.endswith(']')):
+        raise ValueError('frame id list is not a JSON list')
+    idx = [int(x) for x in _FRAME_IDX_RE.findall(frames)]
+    if not idx or len(idx) != frames.count('"') // 2:
+        raise ValueError('frame ids do not follow <clip id>-NNNN')
+    if frames.count(clip) != len(idx):
+        raise ValueError(f'frames that do not belong to {clip!r}')
+    raw = cols[2].replace(b'[', b' ').replace(b']', b' ').replace(b',', b' ')
+    try:
+        boxes = np.array(raw.split(), dtype=np.float32)
+    except ValueError:
+        raise ValueError('box list has non-numeric values') from None
+    if boxes.size != 4 * len(idx):
+        raise ValueError(f'{boxes.size // 4} boxes for {len(idx)} frames '
+                         '(expected one per frame)')
+    boxes = boxes.reshape(-1, 4)
+    if max_frames is not None:
+        keep = uniform_indices(len(idx), max_frames, 'chunk')
+        idx = [idx[i] for i in keep]
+        boxes = boxes[keep]
+    image = cols[3].decode()
+    if not UUID_RE.match(image):
+        raise ValueError(f'{image!r} is not an LPR4M image id (a UUID)')
+    try:
+        category = int(cols[5])
+    except ValueError:
+        raise ValueError(f'category id {cols[5][:20]!r} is not an integer') \
+            from None
+    types = []
+    for key, col in zip(('scale', 'duration', 'num_products'), cols[8:11]):
+        code = _TYPE_CODES[key].get(col.decode().strip())
+        if code is None:
+            raise ValueError(f'{key} type {col.decode()!r} is not one of '
+                             f'{tuple(_TYPE_CODES[key])}')
+        types.append(code)
+    title = cols[4].decode().strip()
+    # Byte span of the ASR field inside the line, for lazy reading.
+    asr_start = sum(len(c) + 1 for c in cols[:7])
+    return (m.group(1), int(m.group(2)), int(m.group(3)), idx, boxes, image,
+            title, category, types, asr_start, len(cols[7]))
+
+
+def _parse_variant_row(line: bytes, max_frames: Optional[int]):
+    """Rows that are not the documented 11 fields (SPU or image-path
+    columns): the content-locating parser, converted to the fast tuple."""
+    info = parse_videoinfo_row(line.decode('utf-8'))
+    m = CLIP_RE.match(info.video_id)
+    idx = [int(f[-4:]) for f in info.frame_ids]
+    boxes = np.array([b if b else [0.0] * 4 for b in info.boxes], np.float32)
+    if max_frames is not None:
+        keep = uniform_indices(len(idx), max_frames, 'chunk')
+        idx = [idx[i] for i in keep]
+        boxes = boxes[keep]
+    types = [
+        _TYPE_CODES[key].get(getattr(info, key) or '', -1)
+        for key in ('scale', 'duration', 'num_products')
+    ]
+    asr = info.asr.encode('utf-8')
+    start = line.rfind(asr) if asr else len(line)
+    return (m.group(1), int(m.group(2)), int(m.group(3)), idx, boxes,
+            info.image_id, info.title, info.category_id, types, start,
+            len(asr))
+
+
+def _parse_file(args: Tuple[int, str, Optional[int], bool]):
+    file_no, path, max_frames, strict = args
+    out: Dict = dict(rows=[], errors=[], clipped=0, dropped=0)
+    offset = 0
+    with open(path, 'rb') as f:
+        for lineno, line in enumerate(f, 1):
+            start = offset
+            offset += len(line)
+            if not line.strip():
+                continue
+            try:
+                row = _parse_row(line, max_frames)
+            except (ValueError, UnicodeDecodeError) as e:
+                err = (path, lineno, str(e))
+                if strict:
+                    return dict(rows=[], errors=[err], fatal=True)
+                out['errors'].append(err)
+                continue
+            boxes, n_clip, n_drop = sanitize_boxes(row[4])
+            out['clipped'] += n_clip
+            out['dropped'] += n_drop
+            out['rows'].append(row[:4] + (boxes, ) + row[5:] +
+                               (file_no, start + row[9]))
+    out['fatal'] = False
+    return out
+
+
+class ClipIndex:
+    """Training clips as flat arrays; ``len()`` and ``[i]`` give sample
+    dicts.
+
+    Use :meth:`from_files` to build one from videoinfo files, :meth:`save`
+    and :meth:`load` to keep it next to the data.
+    """
+
+    def __init__(self, arrays: Dict[str, np.ndarray], lives: List[str],
+                 images: List[str], titles: List[str], files: List[str]):
+        self.arrays = arrays
+        self.lives = lives
+        self.images = images
+        self.titles = titles
+        self.files = files
+        self.report = ParseReport()
+
+    # ----------------------------------------------------------- building
+    @classmethod
+    def from_files(cls,
+                   paths,
+                   max_frames: Optional[int] = 10,
+                   strict: bool = True,
+                   workers: int = 1) -> 'ClipIndex':
+        """Parse videoinfo files (in parallel over files).
+
+        Args:
+            paths: a file, a glob or a list of them.
+            max_frames: frames kept per clip with the official chunk rule;
+                ``None`` keeps every frame.
+            strict: raise on the first malformed row, or skip and count.
+            workers: parsing processes.
+        """
+        files = [osp.abspath(p) for p in expand_paths(paths)]
+        tasks = [(i, p, max_frames, strict) for i, p in enumerate(files)]
+        if workers > 1 and len(files) > 1:
+            with Pool(min(workers, len(files))) as pool:
+                parts = pool.map(_parse_file, tasks, chunksize=1)
+        else:
+            parts = [_parse_file(t) for t in tasks]
+        report = ParseReport()
+        for part in parts:
+            if part['fatal']:
+                raise AnnotationError(*part['errors'][0])
+            for err in part['errors']:
+                report.add(AnnotationError(*err))
+            report.boxes_clipped += part['clipped']
+            report.boxes_dropped += part['dropped']
+        rows = [r for part in parts for r in part['rows']]
+        report.rows = len(rows) + report.skipped
+        index = cls._from_rows(rows, files)
+        index.report = report
+        return index
+
+    @classmethod
+    def _from_rows(cls, rows: Sequence[tuple], files: List[str]) -> 'ClipIndex':
+        n = len(rows)
+        live_ids: Dict[str, int] = {}
+        image_ids: Dict[str, int] = {}
+        titles: List[str] = []
+        live = np.empty(n, np.int32)
+        start = np.empty(n, np.int64)
+        end = np.empty(n, np.int64)
+        image = np.empty(n, np.int32)
+        category = np.empty(n, np.int16)
+        types = np.empty((n, 3), np.int8)
+        asr_file = np.empty(n, np.uint16)
+        asr_offset = np.empty(n, np.int64)
+        asr_len = np.empty(n, np.int32)
+        counts = np.empty(n, np.int64)
+        for i, r in enumerate(rows):
+            (lid, s, e, idx, _, img, title, cat, typ, _, alen, fno,
+             aoff) = r
+            live[i] = live_ids.setdefault(lid, len(live_ids))
+            if img not in image_ids:
+                image_ids[img] = len(image_ids)
+                titles.append(title)
+            image[i] = image_ids[img]
+            start[i], end[i], category[i] = s, e, cat
+            types[i] = typ
+            asr_file[i], asr_offset[i], asr_len[i] = fno, aoff, alen
+            counts[i] = len(idx)
+        frame_ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=frame_ptr[1:])
+        frame_idx = np.empty(frame_ptr[-1], np.int16)
+        boxes = np.empty((frame_ptr[-1], 4), np.float16)
+        for i, r in enumerate(rows):
+            frame_idx[frame_ptr[i]:frame_ptr[i + 1]] = r[3]
+            boxes[frame_ptr[i]:frame_ptr[i + 1]] = r[4]
+        arrays = dict(
+            live=live,
+            start_ms=start,
+            end_ms=end,
+            frame_ptr=frame_ptr,
+            frame_idx=frame_idx,
+            boxes=boxes,
+            image=image,
+            category=category,
+            types=types,
+            asr_file=asr_file,
+            asr_offset=asr_offset,
+            asr_len=asr_len)
+        return cls(arrays, list(live_ids), list(image_ids), titles, files)
+
+    # ------------------------------------------------------------ storage
+    def save(self, path: str) -> None:
+        """Write the index to the folder ``path`` (atomically)."""
+        tmp = f'{path}.tmp{os.getpid()}'
+        os.makedirs(tmp, exist_ok=True)
+        for key in ARRAYS:
+            np.save(osp.join(tmp, key + '.npy'), self.arrays[key])
+        with open(osp.join(tmp, 'tables.json'), 'w', encoding='utf-8') as f:
+            json.dump(
+                dict(
+                    version=INDEX_VERSION,
+                    lives=self.lives,
+                    images=self.images,
+                    titles=self.titles,
+                    files=self.files,
+                    file_sizes=[osp.getsize(p) for p in self.files],
+                    rows=self.report.rows,
+                    skipped=self.report.skipped,
+                    messages=self.report.messages,
+                    boxes_clipped=self.report.boxes_clipped,
+                    boxes_dropped=self.report.boxes_dropped),
+                f,
+                ensure_ascii=False)
+        if osp.isdir(path):
+            import shutil
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str, mmap: bool = True) -> 'ClipIndex':
+        with open(osp.join(path, 'tables.json'), encoding='utf-8') as f:
+            tables = json.load(f)
+        if tables.get('version') != INDEX_VERSION:
+            raise ValueError(f'{path}: index version {tables.get("version")}'
+                             f' != {INDEX_VERSION}; rebuild it')
+        arrays = {
+            k: np.load(
+                osp.join(path, k + '.npy'), mmap_mode='r' if mmap else None)
+            for k in ARRAYS
+        }
+        index = cls(arrays, tables['lives'], tables['images'],
+                    tables['titles'], tables['files'])
+        index.report = ParseReport(tables['rows'], tables['skipped'],
+                                   tables['messages'],
+                                   tables.get('boxes_clipped', 0),
+                                   tables.get('boxes_dropped', 0))
+        index.file_sizes = tables['file_sizes']
+        return index
+
+    def is_fresh(self) -> bool:
+        """Whether the annotation files still have the sizes indexed."""
+        sizes = getattr(self, 'file_sizes', None)
+        if sizes is None:
+            return True
+        return all(
+            osp.exists(p) and osp.getsize(p) == s
+            for p, s in zip(self.files, sizes))
+
+    # ------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return len(self.arrays['live'])
+
+    def clip_id(self, i: int) -> str:
+        a = self.arrays
+        return (f"{self.lives[int(a['live'][i])]}-{int(a['start_ms'][i])}-"
+                f"{int(a['end_ms'][i])}")
+
+    def asr(self, i: int) -> str:
+        a = self.arrays
+        with open(self.files[int(a['asr_file'][i])], 'rb') as f:
+            f.seek(int(a['asr_offset'][i]))
+            return f.read(int(a['asr_len'][i])).decode('utf-8').strip()
+
+    def __getitem__(self, i: int) -> dict:
+        a = self.arrays
+        clip = self.clip_id(i)
+        lo, hi = int(a['frame_ptr'][i]), int(a['frame_ptr'][i + 1])
+        boxes = np.asarray(a['boxes'][lo:hi], np.float32)
+        image = int(a['image'][i])
+        scale, duration, number = (int(t) for t in a['types'][i])
+        return dict(
+            clip_id=clip,
+            live_id=self.lives[int(a['live'][i])],
+            frame_ids=[f'{clip}-{int(k):04d}' for k in a['frame_idx'][lo:hi]],
+            frame_boxes=[[b.tolist()] if b.any() else [] for b in boxes],
+            image_id=self.images[image],
+            gt_image_ids=[self.images[image]],
+            title=self.titles[image],
+            category_id=int(a['category'][i]),
+            product_scale=SCALE_TYPES[scale] if scale >= 0 else None,
+            visible_duration=(DURATION_TYPES[duration]
+                              if duration >= 0 else None),
+            product_number=NUMBER_TYPES[number] if number >= 0 else None,
+            asr=self.asr(i))

@@ -1,0 +1,210 @@
+"""Where frame and image files live: id-named folders or img2dataset shards.
+
+A store maps an LPR4M id (frame id or image id) to the encoded bytes of its
+JPEG, or ``None`` when the file is missing, so loaders can skip and count
+missing frames instead of crashing.
+
+* :class:`FolderStore`: ``<root>/<clip_id>/<frame_id>.jpg`` (``layout='clip'``,
+  the frame folders of the toy set and of LPR4M query folders) or
+  ``<root>/<id>.jpg`` (``layout='flat'``, shop images).
+* :class:`ShardStore`: img2dataset ``--output_format files`` shards
+  (``<root>/00000/000000001.jpg`` + ``.json`` holding the source ``url``). The
+  id of an item is the file name of its url. The id → shard/key map is built
+  once by scanning the JSON files and saved in ``lpr_shard_index/`` in the
+  shard root (or ``index_path``): 64-bit id hashes sorted for binary search
+  plus shard and key, 20 bytes per item, as ``.npy`` files that every
+  dataloader worker memory-maps (one copy in the page cache, not one per
+  worker).
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+from typing import Dict, Optional, Union
+
+import numpy as np
+
+INDEX_NAME = 'lpr_shard_index'
+
+
+def id_hash(item_id: str) -> int:
+    """Stable 64-bit hash of an id (blake2b, not Python's salted hash)."""
+    return int.from_bytes(
+        hashlib.blake2b(item_id.encode(), digest_size=8).digest(), 'little')
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+class FolderStore:
+    """Files named by their ids in a folder.
+
+    Args:
+        root: the folder.
+        layout: ``'clip'`` for ``<root>/<clip_id>/<frame_id><ext>`` or
+            ``'flat'`` for ``<root>/<id><ext>``.
+        ext: file extension.
+    """
+
+    def __init__(self, root: str, layout: str = 'flat', ext: str = '.jpg'):
+        if layout not in ('clip', 'flat'):
+            raise ValueError(f"layout must be 'clip' or 'flat', got {layout!r}")
+        self.root = root
+        self.layout = layout
+        self.ext = ext
+
+    def path(self, item_id: str) -> str:
+        if self.layout == 'clip':
+            return osp.join(self.root, item_id.rsplit('-', 1)[0],
+                            item_id + self.ext)
+        return osp.join(self.root, item_id + self.ext)
+
+    def get(self, item_id: str) -> Optional[bytes]:
+        """The file's bytes, or ``None`` when it is missing."""
+        return _read(self.path(item_id))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(root={self.root!r}, '
+                f'layout={self.layout!r})')
+
+
+def build_shard_index(root: str) -> Dict[str, np.ndarray]:
+    """Scan img2dataset shards and map every item id to its shard and key.
+
+    Items whose ``status`` is not ``success`` are left out.
+
+    Returns:
+        dict: ``hash`` (N,) uint64 sorted, ``shard`` (N,) int32 shard folder
+        number, ``key`` (N,) int64 file stem, and ``num_json`` (the number of
+        JSON files scanned, to detect a stale index).
+
+    Raises:
+        ValueError: if two different ids hash to the same value, or one id
+            appears twice.
+    """
+    hashes, shards, keys = [], [], []
+    num_json = 0
+    for shard_name in sorted(os.listdir(root)):
+        shard_dir = osp.join(root, shard_name)
+        if not (osp.isdir(shard_dir) and shard_name.isdigit()):
+            continue
+        for name in sorted(os.listdir(shard_dir)):
+            if not name.endswith('.json'):
+                continue
+            num_json += 1
+            with open(osp.join(shard_dir, name)) as f:
+                meta = json.load(f)
+            if meta.get('status', 'success') != 'success':
+                continue
+            url = meta.get('url')
+            if not url:
+                raise ValueError(f'{osp.join(shard_dir, name)}: no url')
+            item_id = osp.splitext(osp.basename(url.split('?')[0]))[0]
+            hashes.append(id_hash(item_id))
+            shards.append(int(shard_name))
+            keys.append(int(name[:-5]))
+    hash_arr = np.array(hashes, np.uint64)
+    order = np.argsort(hash_arr, kind='stable')
+    hash_arr = hash_arr[order]
+    if len(hash_arr) > 1 and (hash_arr[1:] == hash_arr[:-1]).any():
+        raise ValueError(f'duplicate ids (or a 64-bit hash collision) in '
+                         f'the shards under {root}')
+    return dict(
+        hash=hash_arr,
+        shard=np.array(shards, np.int32)[order],
+        key=np.array(keys, np.int64)[order],
+        num_json=np.array(num_json, np.int64))
+
+
+def save_shard_index(index: Dict[str, np.ndarray], path: str) -> None:
+    """Write an index from :func:`build_shard_index` atomically."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    os.makedirs(tmp, exist_ok=True)
+    for key in ('hash', 'shard', 'key'):
+        np.save(osp.join(tmp, key + '.npy'), index[key])
+    with open(osp.join(tmp, 'meta.json'), 'w') as f:
+        json.dump(dict(num_json=int(index['num_json'])), f)
+    os.replace(tmp, path)
+
+
+class ShardStore:
+    """Items of img2dataset ``files`` shards, looked up by id.
+
+    Args:
+        root: the shard root (holding ``00000/``, ``00001/``, ...).
+        index_path: the folder of the id index; ``<root>/lpr_shard_index``
+            by default. It is built on first use and reused afterwards.
+        key_digits: digits of the item file stem (img2dataset uses 9).
+    """
+
+    def __init__(self,
+                 root: str,
+                 index_path: Optional[str] = None,
+                 key_digits: int = 9):
+        self.root = root
+        self.index_path = index_path or osp.join(root, INDEX_NAME)
+        self.key_digits = key_digits
+        self._index: Optional[Dict[str, np.ndarray]] = None
+
+    def _load_index(self) -> Dict[str, np.ndarray]:
+        if self._index is None:
+            if not osp.isdir(self.index_path):
+                save_shard_index(build_shard_index(self.root),
+                                 self.index_path)
+            self._index = {
+                k: np.load(
+                    osp.join(self.index_path, k + '.npy'), mmap_mode='r')
+                for k in ('hash', 'shard', 'key')
+            }
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._load_index()['hash'])
+
+    def path(self, item_id: str) -> Optional[str]:
+        index = self._load_index()
+        h = np.uint64(id_hash(item_id))
+        pos = int(np.searchsorted(index['hash'], h))
+        if pos >= len(index['hash']) or index['hash'][pos] != h:
+            return None
+        return osp.join(self.root, f"{int(index['shard'][pos]):05d}",
+                        f"{int(index['key'][pos]):0{self.key_digits}d}.jpg")
+
+    def get(self, item_id: str) -> Optional[bytes]:
+        path = self.path(item_id)
+        return None if path is None else _read(path)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(root={self.root!r})'
+
+
+StoreCfg = Union[str, dict, FolderStore, ShardStore]
+
+
+def build_store(cfg: StoreCfg, data_root: str = '') -> Union[FolderStore,
+                                                             ShardStore]:
+    """Build a store from a config.
+
+    ``cfg`` is a store, a folder path (flat layout), or a dict
+    ``dict(type='folder'|'shards', root=..., **kwargs)``; relative roots are
+    joined to ``data_root``.
+    """
+    if isinstance(cfg, (FolderStore, ShardStore)):
+        return cfg
+    if isinstance(cfg, str):
+        cfg = dict(type='folder', root=cfg)
+    cfg = dict(cfg)
+    kind = cfg.pop('type', 'folder')
+    root = cfg.pop('root')
+    if data_root and not osp.isabs(root):
+        root = osp.join(data_root, root)
+    if kind == 'folder':
+        return FolderStore(root, **cfg)
+    if kind == 'shards':
+        return ShardStore(root, **cfg)
+    raise ValueError(f"store type must be 'folder' or 'shards', got {kind!r}")

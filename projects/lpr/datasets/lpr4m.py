@@ -1,0 +1,408 @@
+"""LPR4M retrieval datasets: training clip-image pairs, test queries and the
+per-livestream test gallery.
+
+All three read the official annotation files (see
+:mod:`lpr.datasets.annotations`) and put a frame store and/or an image store
+into every sample, so the loading transforms work the same on id-named
+folders and on img2dataset shards.
+"""
+import glob
+import hashlib
+import json
+import logging
+import os.path as osp
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence, Union
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS, TRANSFORMS
+
+from .annotations import (AnnotationError, expand_paths, find_annotation,
+                          load_frame_boxes, load_gallery, load_gt_images,
+                          load_id_text_pairs, parse_box, sanitize_boxes)
+from .clip_index import ClipIndex
+from .frame_store import StoreCfg, build_store
+from .ids import parse_clip_id, parse_frame_id
+
+AnnFiles = Union[str, Sequence[str]]
+# Diversity types in samples (``scale`` would clash with mmcv's Resize key).
+DIVERSITY_KEYS = dict(
+    scale='product_scale',
+    duration='visible_duration',
+    num_products='product_number')
+
+
+def _join(root: str, path: Optional[str]) -> Optional[str]:
+    if path is None or not root or osp.isabs(path):
+        return path
+    return osp.join(root, path)
+
+
+def build_pipeline(pipeline) -> list:
+    """Build transform configs in the mmpretrain scope (like mmpretrain's
+    datasets), so the plugin's transforms resolve whatever the default
+    scope is."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return [
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in (pipeline or [])
+        ]
+
+
+class _StoresMixin:
+    """Adds the frame/image stores to every sample."""
+
+    frame_store = None
+    image_store = None
+
+    def _with_stores(self, info: dict) -> dict:
+        if self.frame_store is not None:
+            info['frame_store'] = self.frame_store
+        if self.image_store is not None:
+            info['image_store'] = self.image_store
+        return info
+
+
+@DATASETS.register_module()
+class LPR4MPairDataset(_StoresMixin, BaseDataset):
+    """Training pairs of LPR4M: one sample per clip of the videoinfo files.
+
+    A sample holds the clip's frame ids and per-frame boxes, its positive
+    shop image id, title, category id, ASR and the three diversity types.
+    The rows are kept in a memory-mapped :class:`~lpr.datasets.ClipIndex`,
+    built on first use and cached next to the annotations
+    (``<ann dir>/lpr_clip_index_<key>``), so loading the 4M-row release is
+    fast and dataloader workers share it.
+
+    Args:
+        ann_file: videoinfo file(s): a path, a glob or a list, relative to
+            ``data_root``. Defaults to the official part files.
+        data_root: the dataset root.
+        frame_store: where frames are (a folder path, or
+            ``dict(type='folder'|'shards', root=..., ...)``).
+        image_store: where shop images are.
+        max_index_frames: frames kept per clip when indexing (the official
+            chunk rule); ``None`` keeps all.
+        index_dir: where to cache the index; ``None`` = next to the
+            annotations; ``False`` = do not cache.
+        strict: raise on a malformed row (naming file and line), or skip
+            and count it.
+        index_workers: processes used to build the index.
+        **kwargs: :class:`mmengine.dataset.BaseDataset` arguments
+            (``pipeline``, ``test_mode``, ``max_refetch``...).
+    """
+
+    METAINFO = dict(dataset='LPR4M', split='train')
+
+    def __init__(self,
+                 ann_file: AnnFiles = (
+                     'annotations/training_videoinfo_full_part_*.txt'),
+                 data_root: str = '',
+                 frame_store: StoreCfg = dict(
+                     type='folder', root='training_frames', layout='clip'),
+                 image_store: StoreCfg = dict(
+                     type='folder', root='training_images'),
+                 max_index_frames: Optional[int] = 10,
+                 index_dir: Union[str, bool, None] = None,
+                 strict: bool = True,
+                 index_workers: int = 2,
+                 **kwargs) -> None:
+        self.ann_files = ann_file
+        self.frame_store = build_store(frame_store, data_root)
+        self.image_store = build_store(image_store, data_root)
+        self.max_index_frames = max_index_frames
+        self.index_dir = index_dir
+        self.strict = strict
+        self.index_workers = index_workers
+        self.index: Optional[ClipIndex] = None
+        kwargs.setdefault('serialize_data', False)
+        kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
+        super().__init__(ann_file='', data_root=data_root, **kwargs)
+
+    def _ann_paths(self) -> List[str]:
+        files = self.ann_files
+        files = [files] if isinstance(files, str) else list(files)
+        return expand_paths([_join(self.data_root, f) for f in files])
+
+    def _index_path(self, paths: List[str]) -> Optional[str]:
+        if self.index_dir is False:
+            return None
+        key = hashlib.sha1(
+            json.dumps([[osp.abspath(p), osp.getsize(p)] for p in paths] +
+                       [self.max_index_frames, self.strict]).encode()
+        ).hexdigest()[:12]
+        base = self.index_dir or osp.dirname(paths[0])
+        return osp.join(base, f'lpr_clip_index_{key}')
+
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        paths = self._ann_paths()
+        cache = self._index_path(paths)
+        index = None
+        if cache and osp.isdir(cache):
+            index = ClipIndex.load(cache)
+            if not index.is_fresh():
+                index = None
+        if index is None:
+            index = ClipIndex.from_files(
+                paths,
+                max_frames=self.max_index_frames,
+                strict=self.strict,
+                workers=self.index_workers)
+            if cache:
+                index.save(cache)
+                index = ClipIndex.load(cache)
+        self.index = index
+        if index.report.boxes_clipped or index.report.boxes_dropped:
+            print_log(
+                f'boxes: {index.report.boxes_clipped} clipped to the frame, '
+                f'{index.report.boxes_dropped} degenerate ones dropped',
+                logger='current',
+                level=logging.WARNING)
+        if index.report.skipped:
+            print_log(
+                f'{index.report.skipped} of {index.report.rows} annotation '
+                f'rows skipped as malformed; first: '
+                f'{index.report.messages[0]}',
+                logger='current',
+                level=logging.WARNING)
+        self._fully_initialized = True
+
+    def load_data_list(self) -> List[dict]:  # the index replaces the list
+        return []
+
+    def __len__(self) -> int:
+        if not self._fully_initialized:
+            self.full_init()
+        return len(self.index)
+
+    def get_data_info(self, idx: int) -> dict:
+        info = self.index[idx]
+        info['sample_idx'] = idx
+        return self._with_stores(info)
+
+
+def _frames_from_url_list(path: str) -> Dict[str, List[str]]:
+    clips: Dict[str, List[str]] = defaultdict(list)
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, 1):
+            url = line.strip()
+            if not url:
+                continue
+            fid = osp.splitext(osp.basename(url.split('?')[0]))[0]
+            try:
+                clip, _ = parse_frame_id(fid)
+            except ValueError as e:
+                raise AnnotationError(path, lineno, str(e)) from None
+            clips[clip].append(fid)
+    return clips
+
+
+def _frames_from_folder(root: str) -> Dict[str, List[str]]:
+    clips: Dict[str, List[str]] = {}
+    for path in glob.glob(osp.join(root, '*', '*.jpg')):
+        fid = osp.splitext(osp.basename(path))[0]
+        clip, _ = parse_frame_id(fid)
+        clips.setdefault(clip, []).append(fid)
+    return clips
+
+
+@DATASETS.register_module()
+class LPR4MQueryDataset(_StoresMixin, BaseDataset):
+    """Test queries of LPR4M: one sample per clip of
+    ``test_videoid_to_gtimage``.
+
+    A sample holds the clip's frame ids (sorted), its GT image ids (a list;
+    a hit on any counts), ASR, live id, per-frame boxes (GT boxes, or the
+    boxes of a predicted-box JSON of the same layout) and, when the toy
+    ``test_videoid_to_diversity`` file exists, the diversity types.
+
+    Args:
+        data_root: the dataset root.
+        ann_dir: folder of the annotation files (found by their official
+            name prefixes).
+        frame_source: where the frame ids of a clip come from: ``'url_list'``
+            (``test_frame_url_*.txt``), ``'folder'`` (the frame folder) or
+            ``'gtbox'`` (the frames of ``test_frameid2gtbox``).
+        frame_store: where frames are.
+        box_file: a ``{frame_id: [boxes]}`` JSON to use instead of the GT
+            boxes (e.g. detector output); relative to ``data_root``.
+        check_gallery: check at build time that every query's live has a
+            gallery that holds its GT images.
+        **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
+    """
+
+    METAINFO = dict(dataset='LPR4M', split='test', role='query')
+
+    def __init__(self,
+                 data_root: str = '',
+                 ann_dir: str = 'annotations',
+                 frame_source: str = 'url_list',
+                 frame_store: StoreCfg = dict(
+                     type='folder', root='test_frames', layout='clip'),
+                 box_file: Optional[str] = None,
+                 check_gallery: bool = True,
+                 **kwargs) -> None:
+        assert frame_source in ('url_list', 'folder', 'gtbox'), frame_source
+        self.ann_dir = _join(data_root, ann_dir)
+        self.frame_source = frame_source
+        self.frame_store_cfg = frame_store
+        self.frame_store = build_store(frame_store, data_root)
+        self.box_file = _join(data_root, box_file)
+        self.check_gallery = check_gallery
+        kwargs.setdefault('test_mode', True)
+        kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
+        super().__init__(ann_file='', data_root=data_root, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        ann = self.ann_dir
+        gt = load_gt_images(find_annotation(ann, 'test_videoid_to_gtimage_'))
+        asr, _ = load_id_text_pairs(
+            find_annotation(ann, 'test_videoid_asr_'), 'clip')
+        gt_boxes = load_frame_boxes(find_annotation(ann,
+                                                    'test_frameid2gtbox_'))
+        boxes = load_frame_boxes(self.box_file) if self.box_file else gt_boxes
+        diversity = {}
+        div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
+        if div_files:
+            with open(div_files[0]) as f:
+                diversity = json.load(f)
+        if self.frame_source == 'url_list':
+            clip_frames = _frames_from_url_list(
+                find_annotation(ann, 'test_frame_url_'))
+        elif self.frame_source == 'folder':
+            root = getattr(self.frame_store, 'root', None)
+            if root is None:
+                raise ValueError("frame_source='folder' needs a folder store")
+            clip_frames = _frames_from_folder(root)
+        else:
+            clip_frames = defaultdict(list)
+            for fid in gt_boxes:
+                clip_frames[parse_frame_id(fid)[0]].append(fid)
+        if self.check_gallery:
+            gallery = load_gallery(
+                find_annotation(ann, 'test_liveid_to_gallery_'))
+            check_queries_against_gallery(gt, gallery, ann)
+        data_list, no_frames = [], []
+        self.boxes_clipped = self.boxes_dropped = 0
+        for clip_id in gt:  # the GT file's order
+            frames = sorted(clip_frames.get(clip_id, []))
+            if not frames:
+                no_frames.append(clip_id)
+            frame_boxes = []
+            for f in frames:
+                fb = [b for b in (parse_box(b) for b in boxes.get(f, [])) if b]
+                fixed, n_clip, n_drop = sanitize_boxes(fb)
+                self.boxes_clipped += n_clip
+                self.boxes_dropped += n_drop
+                frame_boxes.append([b.tolist() for b in fixed if b.any()])
+            info = dict(
+                clip_id=clip_id,
+                live_id=parse_clip_id(clip_id).live_id,
+                frame_ids=frames,
+                frame_boxes=frame_boxes,
+                gt_image_ids=list(gt[clip_id]),
+                asr=asr.get(clip_id, ''))
+            types = diversity.get(clip_id, {})
+            for src, dst in DIVERSITY_KEYS.items():
+                if src in types:
+                    info[dst] = types[src]
+            data_list.append(info)
+        if self.boxes_clipped or self.boxes_dropped:
+            print_log(
+                f'query boxes: {self.boxes_clipped} clipped to the frame, '
+                f'{self.boxes_dropped} degenerate ones dropped',
+                logger='current',
+                level=logging.WARNING)
+        if no_frames:
+            print_log(
+                f'{len(no_frames)} test queries have no frame listed (first: '
+                f'{no_frames[0]}); they stay in the set and count as misses',
+                logger='current',
+                level=logging.WARNING)
+        return data_list
+
+    def get_data_info(self, idx: int) -> dict:
+        return self._with_stores(super().get_data_info(idx))
+
+
+def check_queries_against_gallery(gt: Dict[str, List[str]],
+                                  gallery: Dict[str, List[str]],
+                                  where: str) -> None:
+    """Every query's live must have a gallery holding its GT images.
+
+    Raises:
+        ValueError: naming the first offending query and the count.
+    """
+    no_live = [c for c in gt if parse_clip_id(c).live_id not in gallery]
+    if no_live:
+        raise ValueError(
+            f'{where}: {len(no_live)} queries belong to a live id without a '
+            f'gallery in test_liveid_to_gallery (first: {no_live[0]})')
+    sets = {live: set(ids) for live, ids in gallery.items()}
+    missing = [(c, g) for c, gts in gt.items() for g in gts
+               if g not in sets[parse_clip_id(c).live_id]]
+    if missing:
+        clip, image = missing[0]
+        raise ValueError(
+            f'{where}: {len(missing)} GT images are not in their live\'s '
+            f'gallery (first: image {image} of query {clip})')
+
+
+@DATASETS.register_module()
+class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
+    """The LPR4M test gallery: one sample per (live id, shop image) of
+    ``test_liveid_to_gallery``, with its title when
+    ``test_image_title`` has one. Queries are ranked only against the
+    samples of their own live id.
+
+    Args:
+        data_root: the dataset root.
+        ann_dir: folder of the annotation files.
+        image_store: where shop images are.
+        check_files: check at build time that every image can be read
+            (missing ones raise, naming the first and the count).
+        **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
+    """
+
+    METAINFO = dict(dataset='LPR4M', split='test', role='gallery')
+
+    def __init__(self,
+                 data_root: str = '',
+                 ann_dir: str = 'annotations',
+                 image_store: StoreCfg = dict(
+                     type='folder', root='test_images'),
+                 check_files: bool = True,
+                 **kwargs) -> None:
+        self.ann_dir = _join(data_root, ann_dir)
+        self.image_store = build_store(image_store, data_root)
+        self.check_files = check_files
+        kwargs.setdefault('test_mode', True)
+        kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
+        super().__init__(ann_file='', data_root=data_root, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        gallery = load_gallery(
+            find_annotation(self.ann_dir, 'test_liveid_to_gallery_'))
+        titles, _ = load_id_text_pairs(
+            find_annotation(self.ann_dir, 'test_image_title_'), 'image')
+        data_list = [
+            dict(live_id=live, image_id=image, title=titles.get(image, ''))
+            for live, images in gallery.items() for image in images
+        ]
+        if self.check_files:
+            missing = [
+                d['image_id'] for d in data_list
+                if self.image_store.get(d['image_id']) is None
+            ]
+            if missing:
+                raise FileNotFoundError(
+                    f'{len(missing)} gallery images cannot be read from '
+                    f'{self.image_store} (first: {missing[0]})')
+        return data_list
+
+    def get_data_info(self, idx: int) -> dict:
+        return self._with_stores(super().get_data_info(idx))

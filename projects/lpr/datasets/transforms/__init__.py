@@ -1,0 +1,11 @@
+from .box_mask import BoxToPatchMask, box_patch_mask
+from .clip_sampling import CutTail, SampleClipFrames, uniform_indices
+from .formatting import PackLPRInputs
+from .frame_wrappers import ApplyToFrames
+from .loading import SKIPPED, LoadClipFrames, LoadShopImage
+
+__all__ = [
+    'BoxToPatchMask', 'box_patch_mask', 'CutTail', 'SampleClipFrames',
+    'uniform_indices', 'PackLPRInputs', 'ApplyToFrames', 'SKIPPED', 'LoadClipFrames',
+    'LoadShopImage'
+]

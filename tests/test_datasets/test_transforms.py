@@ -1,0 +1,140 @@
+"""Clip sampling, cut-tail, loading with skips, box masks and packing."""
+import numpy as np
+import pytest
+import torch
+
+from lpr.datasets.frame_store import FolderStore
+from lpr.datasets.transforms import (SKIPPED, BoxToPatchMask, CutTail,
+                                     LoadClipFrames, LoadShopImage,
+                                     PackLPRInputs, SampleClipFrames,
+                                     box_patch_mask, uniform_indices)
+
+
+def test_uniform_rules_match_the_official_ones():
+    # chunk: first frame of each np.array_split chunk
+    n = 23
+    expected = [int(c[0]) for c in np.array_split(np.arange(n), 10)]
+    assert uniform_indices(n, 10, 'chunk').tolist() == expected
+    # floor: linspace(0, n, 10, endpoint=False) floored
+    assert uniform_indices(n, 10, 'floor').tolist() == [
+        int(x) for x in np.floor(np.linspace(0, n, 10, endpoint=False))
+    ]
+    assert uniform_indices(n, 10, 'linspace').tolist() == np.linspace(
+        0, n - 1, 10).astype(int).tolist()
+    for rule in ('chunk', 'floor', 'linspace'):
+        assert uniform_indices(7, 10, rule).tolist() == list(range(7))
+        inds = uniform_indices(118, 10, rule)
+        assert len(inds) == 10 and len(set(inds.tolist())) == 10
+    with pytest.raises(ValueError):
+        uniform_indices(20, 10, 'random')
+
+
+def test_sample_clip_frames_keeps_boxes_aligned():
+    ids = [f'f{i}' for i in range(25)]
+    boxes = [[[i / 100, 0, 1, 1]] for i in range(25)]
+    out = SampleClipFrames(10, 'floor')(dict(frame_ids=ids, frame_boxes=boxes))
+    assert out['num_frames'] == 10
+    assert len(out['frame_ids']) == 10
+    for fid, b in zip(out['frame_ids'], out['frame_boxes']):
+        assert b[0][0] == int(fid[1:]) / 100
+    again = SampleClipFrames(10, 'floor')(
+        dict(frame_ids=ids, frame_boxes=boxes))
+    assert again['frame_ids'] == out['frame_ids'], 'deterministic'
+
+
+def test_cut_tail_keeps_a_prefix():
+    np.random.seed(0)
+    ids = [f'f{i}' for i in range(10)]
+    lengths = set()
+    for _ in range(300):
+        out = CutTail(prob=0.5)(dict(frame_ids=list(ids)))
+        k = len(out['frame_ids'])
+        assert 1 <= k <= 10 and out['frame_ids'] == ids[:k]
+        lengths.add(k)
+    assert lengths == set(range(1, 11))
+    never = CutTail(prob=0.0)
+    assert never(dict(frame_ids=list(ids)))['frame_ids'] == ids
+
+
+def test_box_patch_mask_official_rule():
+    # A box covering the top-left cell of a 7x7 grid exactly.
+    m = box_patch_mask([[0, 0, 1 / 7, 1 / 7]], 7)
+    assert m.shape == (50, ) and m[0]
+    assert m[1:].sum() == 1 and m[1]
+    # IoU threshold 0.02: a tiny box inside one cell keeps only that cell
+    # when its IoU with the cell reaches the threshold.
+    tiny = box_patch_mask([[0.5, 0.5, 0.51, 0.51]], 7)
+    assert tiny.all(), 'below threshold everywhere → keep all'
+    # No box → keep all; several boxes → union of cells.
+    assert box_patch_mask([], 7).all()
+    two = box_patch_mask([[0, 0, 1 / 7, 1 / 7], [6 / 7, 6 / 7, 1, 1]], 7)
+    assert two[1:].sum() == 2 and two[1] and two[-1]
+    out = BoxToPatchMask(64, 16)(
+        dict(frame_ids=['a', 'b'], frame_boxes=[[[0, 0, 0.5, 0.5]], []]))
+    assert out['patch_masks'].shape == (2, 17)
+    assert out['patch_masks'][0, 1:].reshape(4, 4)[:2, :2].all()
+    assert out['patch_masks'][0, 1:].sum() == 4
+    assert out['patch_masks'][1].all()
+
+
+def _write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+
+
+def test_load_clip_frames_skips_missing_and_corrupt(tmp_path):
+    import cv2
+    ok = cv2.imencode('.jpg', np.full((8, 6, 3), 100, np.uint8))[1].tobytes()
+    _write(tmp_path, 'c-0000.jpg', ok)
+    _write(tmp_path, 'c-0002.jpg', b'not a jpeg')
+    _write(tmp_path, 'c-0003.jpg', ok)
+    store = FolderStore(str(tmp_path), 'flat')
+    before = dict(SKIPPED)
+    out = LoadClipFrames()(
+        dict(
+            clip_id='c',
+            frame_store=store,
+            frame_ids=['c-0000', 'c-0001', 'c-0002', 'c-0003'],
+            frame_boxes=[[[0, 0, 1, 1]], [], [], [[0, 0, 0.5, 0.5]]]))
+    assert out['frame_ids'] == ['c-0000', 'c-0003']
+    assert out['frame_boxes'] == [[[0, 0, 1, 1]], [[0, 0, 0.5, 0.5]]]
+    assert [f.shape for f in out['frames']] == [(8, 6, 3)] * 2
+    assert out['num_skipped_frames'] == 2
+    assert SKIPPED['missing frame'] == before.get('missing frame', 0) + 1
+    assert SKIPPED['corrupt frame'] == before.get('corrupt frame', 0) + 1
+    # No readable frame: excluded in training, kept (empty) at test time.
+    empty = dict(clip_id='c', frame_store=store, frame_ids=['c-0001'])
+    assert LoadClipFrames(on_empty='skip')(dict(empty)) is None
+    kept = LoadClipFrames(on_empty='keep')(dict(empty))
+    assert kept['frames'] == []
+    packed = PackLPRInputs(empty_frame_size=(5, 5))(dict(kept, num_frames=4))
+    assert packed['inputs']['frames'].shape == (4, 3, 5, 5)
+    assert not packed['inputs']['frame_mask'].any()
+    assert LoadShopImage()(dict(image_id='nope', image_store=store)) is None
+
+
+def test_pack_pads_frames_and_masks():
+    frames = [np.full((4, 5, 3), i, np.uint8) for i in range(3)]
+    out = PackLPRInputs()(
+        dict(
+            frames=frames,
+            num_frames=5,
+            img=np.zeros((6, 6, 3), np.uint8),
+            patch_masks=np.zeros((3, 2), bool),
+            clip_id='x',
+            gt_image_ids=['a', 'b']))
+    inputs, sample = out['inputs'], out['data_samples']
+    assert inputs['frames'].shape == (5, 3, 4, 5)
+    assert inputs['frame_mask'].tolist() == [True] * 3 + [False] * 2
+    assert torch.equal(inputs['frames'][2, 0], torch.full((4, 5), 2,
+                                                          dtype=torch.uint8))
+    assert inputs['frames'][3:].sum() == 0
+    assert inputs['image'].shape == (3, 6, 6)
+    assert sample.patch_masks.shape == (5, 2)
+    assert sample.patch_masks[3:].all() and not sample.patch_masks[:3].any()
+    assert sample.clip_id == 'x' and sample.gt_image_ids == ['a', 'b']
+    with pytest.raises(ValueError, match='different shapes'):
+        PackLPRInputs()(
+            dict(
+                frames=[frames[0], np.zeros((2, 2, 3), np.uint8)],
+                num_frames=5))
