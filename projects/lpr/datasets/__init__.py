@@ -7,9 +7,11 @@ from .diversity import (DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES,
                         visible_duration_type)
 from .ids import (is_uuid, live_id_of, parse_clip_id, parse_frame_id)
 from .clip_index import ClipIndex
+from .det_coco import convert_test, convert_training
 from .frame_store import FolderStore, ShardStore, build_store
 from .lpr4m import (LPR4MGalleryDataset, LPR4MPairDataset,
                     LPR4MQueryDataset, check_queries_against_gallery)
+from .movingfashion import MovingFashionDataset, MovingFashionGalleryDataset
 from .shop_image_dataset import LPR4MShopImageDataset
 from .transforms import *  # noqa: F401,F403
 
@@ -21,5 +23,7 @@ __all__ = [
     'product_scale_type', 'visible_duration_type', 'is_uuid', 'live_id_of',
     'parse_clip_id', 'parse_frame_id', 'LPR4MShopImageDataset', 'ClipIndex',
     'FolderStore', 'ShardStore', 'build_store', 'LPR4MGalleryDataset',
-    'LPR4MPairDataset', 'LPR4MQueryDataset', 'check_queries_against_gallery'
+    'LPR4MPairDataset', 'LPR4MQueryDataset', 'check_queries_against_gallery',
+    'convert_test', 'convert_training', 'MovingFashionDataset',
+    'MovingFashionGalleryDataset'
 ]

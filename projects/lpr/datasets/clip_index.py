@@ -143,6 +143,8 @@ def _parse_file(args: Tuple[int, str, Optional[int], bool]):
             out['rows'].append(row[:4] + (boxes, ) + row[5:] +
                                (file_no, start + row[9]))
     out['fatal'] = False
+    # Compact arrays leave the worker, not millions of Python tuples.
+    out['part'] = ClipIndex._from_rows(out.pop('rows'), [])
     return out
 
 
@@ -194,11 +196,46 @@ class ClipIndex:
                 report.add(AnnotationError(*err))
             report.boxes_clipped += part['clipped']
             report.boxes_dropped += part['dropped']
-        rows = [r for part in parts for r in part['rows']]
-        report.rows = len(rows) + report.skipped
-        index = cls._from_rows(rows, files)
+        index = cls._merge([part['part'] for part in parts], files)
+        report.rows = len(index) + report.skipped
         index.report = report
         return index
+
+    @classmethod
+    def _merge(cls, parts: List['ClipIndex'], files: List[str]) -> 'ClipIndex':
+        """Concatenate per-file indexes, unifying the live/image tables."""
+        lives: Dict[str, int] = {}
+        images: Dict[str, int] = {}
+        titles: List[str] = []
+        chunks: Dict[str, list] = {k: [] for k in ARRAYS}
+        frame_base = 0
+        for part in parts:
+            a = part.arrays
+            live_map = np.array(
+                [lives.setdefault(x, len(lives)) for x in part.lives],
+                np.int32)
+            image_map = []
+            for img, title in zip(part.images, part.titles):
+                if img not in images:
+                    images[img] = len(images)
+                    titles.append(title)
+                image_map.append(images[img])
+            image_map = np.array(image_map, np.int32)
+            for k in ARRAYS:
+                v = a[k]
+                if k == 'live':
+                    v = live_map[v] if len(v) else v
+                elif k == 'image':
+                    v = image_map[v] if len(v) else v
+                elif k == 'frame_ptr':
+                    v = v[:-1] + frame_base
+                chunks[k].append(v)
+            frame_base += int(a['frame_ptr'][-1])
+        arrays = {k: np.concatenate(v) if v else np.empty(0)
+                  for k, v in chunks.items()}
+        arrays['frame_ptr'] = np.append(arrays['frame_ptr'].astype(np.int64),
+                                        frame_base)
+        return cls(arrays, list(lives), list(images), titles, files)
 
     @classmethod
     def _from_rows(cls, rows: Sequence[tuple], files: List[str]) -> 'ClipIndex':

@@ -49,18 +49,25 @@ class FolderStore:
         layout: ``'clip'`` for ``<root>/<clip_id>/<frame_id><ext>`` or
             ``'flat'`` for ``<root>/<id><ext>``.
         ext: file extension.
+        sep: what separates the clip id from the frame index in a frame id
+            (``'-'`` for LPR4M, ``'_'`` for MovingFashion frame folders).
     """
 
-    def __init__(self, root: str, layout: str = 'flat', ext: str = '.jpg'):
+    def __init__(self,
+                 root: str,
+                 layout: str = 'flat',
+                 ext: str = '.jpg',
+                 sep: str = '-'):
         if layout not in ('clip', 'flat'):
             raise ValueError(f"layout must be 'clip' or 'flat', got {layout!r}")
         self.root = root
         self.layout = layout
         self.ext = ext
+        self.sep = sep
 
     def path(self, item_id: str) -> str:
         if self.layout == 'clip':
-            return osp.join(self.root, item_id.rsplit('-', 1)[0],
+            return osp.join(self.root, item_id.rsplit(self.sep, 1)[0],
                             item_id + self.ext)
         return osp.join(self.root, item_id + self.ext)
 
@@ -181,6 +188,23 @@ class ShardStore:
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(root={self.root!r})'
+
+
+class MappingStore:
+    """Files listed by id (for datasets whose file names are not ids)."""
+
+    def __init__(self, paths: Dict[str, str]):
+        self.paths = dict(paths)
+
+    def path(self, item_id: str) -> Optional[str]:
+        return self.paths.get(item_id)
+
+    def get(self, item_id: str) -> Optional[bytes]:
+        path = self.paths.get(item_id)
+        return None if path is None else _read(path)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({len(self.paths)} files)'
 
 
 StoreCfg = Union[str, dict, FolderStore, ShardStore]

@@ -9,7 +9,7 @@ Layout of the output folder (``N`` = counts, as in the official names)::
       test_videoid_to_gtimage_N.json           # {video_id: [image_id, ...]}
       test_frameid2gtbox_N_M.json              # {frame_id: [[x1,y1,x2,y2], ...]}
       test_liveid_to_gallery_N.json            # {live_id: [image_id, ...]}
-      test_videoid_to_diversity_N.json         # toy extra: the three types
+      test_videoid_to_diversity_N.json         # toy extra: types, category
       training_frame_url_full_N.txt  training_image_url_full_N.txt
       test_frame_url_N.txt  test_image_url_N.txt
     training_frames/<clip_id>/<frame_id>.jpg   training_images/<image_id>.jpg
@@ -380,8 +380,9 @@ def generate(out_dir: str, cfg: ToyConfig) -> Dict:
             c['clip_id']: dict(
                 scale=c['scale'],
                 duration=c['duration'],
-                num_products=c['num_products'])
-            for c in queries
+                num_products=c['num_products'],
+                category_id=live['category'])
+            for live in test for c in live['clips']
         })
 
     # URL lists (and optional img2dataset shards) in the official order.

@@ -1,6 +1,7 @@
 """Decode clip frames and shop images from a frame store, skipping (and
 counting) missing or corrupt files instead of crashing a long job."""
 import logging
+import os.path as osp
 from collections import Counter
 from typing import Dict, Optional
 
@@ -151,3 +152,120 @@ class LoadShopImage(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(to_rgb={self.to_rgb})'
+
+
+_VIDEO_BACKENDS = {
+    'opencv': ('OpenCVInit', 'OpenCVDecode'),
+    'decord': ('DecordInit', 'DecordDecode'),
+    'pyav': ('PyAVInit', 'PyAVDecode'),
+}
+
+
+@TRANSFORMS.register_module()
+class LoadVideoFrames(BaseTransform):
+    """Decode at most ``num_frames`` frames of a video file with mmaction2's
+    decoders (OpenCV, decord or PyAV).
+
+    With ``fps=1`` the video's 1-fps grid is taken first (what
+    ``ffmpeg -vf fps=1`` extracts), then the LPR uniform rule picks the
+    frames, so decoded videos and pre-extracted frame folders give the same
+    frames. An unreadable video is counted and logged and handled like a
+    clip without readable frames (see :class:`LoadClipFrames`).
+
+    Required Keys:
+
+    - filename (str): the video path
+
+    Added Keys:
+
+    - frames (list[np.ndarray]), frame_ids (``<video>_<index>``),
+      frame_shapes, num_frames, num_skipped_frames
+
+    Args:
+        backend: ``'opencv'``, ``'decord'`` or ``'pyav'``.
+        num_frames: the most frames kept. Defaults to 10.
+        rule: uniform rule. Defaults to ``'floor'`` (MovingFashion's).
+        fps: rate of the grid frames are picked from; ``None`` uses every
+            frame.
+        to_rgb: keep RGB (the decoders' order) instead of BGR.
+        on_empty: ``'skip'`` (training) or ``'keep'`` (test).
+    """
+
+    def __init__(self,
+                 backend: str = 'opencv',
+                 num_frames: int = 10,
+                 rule: str = 'floor',
+                 fps: Optional[float] = 1.0,
+                 to_rgb: bool = False,
+                 on_empty: str = 'skip') -> None:
+        from mmaction.registry import TRANSFORMS as ACTION_TRANSFORMS
+        assert backend in _VIDEO_BACKENDS, backend
+        assert on_empty in ('skip', 'keep'), on_empty
+        init, decode = _VIDEO_BACKENDS[backend]
+        self.init = ACTION_TRANSFORMS.build(dict(type='mmaction.' + init))
+        self.decode = ACTION_TRANSFORMS.build(
+            dict(type='mmaction.' + decode))
+        self.backend = backend
+        self.num_frames = num_frames
+        self.rule = rule
+        self.fps = fps
+        self.to_rgb = to_rgb
+        self.on_empty = on_empty
+
+    def _video_fps(self, reader) -> float:
+        if self.backend == 'opencv':
+            return float(reader.fps)
+        if self.backend == 'decord':
+            return float(reader.get_avg_fps())
+        return float(reader.streams.video[0].average_rate)
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        import numpy as np
+
+        from .clip_sampling import uniform_indices
+        video = results['filename']
+        clip = results.get('clip_id') or osp.splitext(osp.basename(video))[0]
+        frames, inds = [], []
+        try:
+            state = self.init(dict(filename=video))
+            total = int(state['total_frames'])
+            if total > 0:
+                if self.fps:
+                    step = max(self._video_fps(state['video_reader']) /
+                               self.fps, 1.0)
+                    grid = np.unique(
+                        np.minimum(
+                            np.round(np.arange(0, total, step)),
+                            total - 1).astype(np.int64))
+                else:
+                    grid = np.arange(total)
+                inds = grid[uniform_indices(len(grid), self.num_frames,
+                                            self.rule)]
+                state['frame_inds'] = inds
+                state = self.decode(state)
+                frames = [
+                    np.ascontiguousarray(f if self.to_rgb else f[..., ::-1])
+                    for f in state['imgs']
+                ]
+        except Exception as e:  # noqa: BLE001 - unreadable video
+            _report('unreadable video', f'{video} ({type(e).__name__})')
+            frames = []
+        results['frames'] = frames
+        results['frame_ids'] = [f'{clip}_{int(i):04d}' for i in inds
+                                ][:len(frames)]
+        results['frame_shapes'] = [f.shape[:2] for f in frames]
+        results['num_frames'] = results.get('num_frames', self.num_frames)
+        results['num_skipped_frames'] = 0
+        if not frames:
+            print_log(
+                f'video {video} has no readable frame',
+                logger='current',
+                level=logging.WARNING)
+            if self.on_empty == 'skip':
+                return None
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(backend={self.backend!r}, '
+                f'num_frames={self.num_frames}, rule={self.rule!r}, '
+                f'fps={self.fps})')

@@ -1,0 +1,164 @@
+"""LPR4M intended-product boxes as COCO / CocoVID annotation files, so
+mmdet's ``CocoDataset`` (single-frame detector) and ``BaseVideoDataset``
+(multi-frame detector, with ``TrackDataSample`` outputs) read them directly
+and ``CocoMetric`` evaluates them.
+
+Each image entry is a frame and carries its clip (``video_id``, ``clip_id``,
+``frame_id`` = position in the clip) and the clip's diversity types
+(``product_scale``, ``visible_duration``, ``product_number``), so metrics can
+split by them. Each annotation is one intended-product box with
+``instance_id`` = the clip (one product per clip).
+
+* training: the frames of the training videoinfo rows, at most 10 evenly
+  spaced per clip (how LPR4M's detection training subset was drawn), one
+  box per frame; frames without the product are kept with no box;
+* test: every test frame (frame URL list), with all its GT boxes.
+
+Categories: the clip's product category (34 classes) or one class
+``intended product``. The official test files carry no category; the toy
+set writes it to its ``test_videoid_to_diversity`` file, otherwise the test
+set can only be built with one class.
+"""
+import glob
+import json
+import os.path as osp
+from typing import Dict, List, Optional
+
+from PIL import Image
+
+from .annotations import find_annotation, load_frame_boxes
+from .clip_index import ClipIndex
+from .frame_store import FolderStore
+from .ids import parse_frame_id
+from .lpr4m import DIVERSITY_KEYS, _frames_from_url_list
+from .toy.categories import CATEGORIES
+
+ONE_CLASS = 'intended product'
+
+
+def categories(num_classes: int) -> List[dict]:
+    if num_classes == 1:
+        return [dict(id=1, name=ONE_CLASS)]
+    assert num_classes == len(CATEGORIES), num_classes
+    return [dict(id=c.id + 1, name=c.name_en) for c in CATEGORIES]
+
+
+class _Builder:
+
+    def __init__(self, num_classes: int, root: str, frame_dir: str):
+        self.num_classes = num_classes
+        self.root = root
+        self.frame_dir = frame_dir
+        self.store = FolderStore(osp.join(root, frame_dir), 'clip')
+        self.images: List[dict] = []
+        self.annotations: List[dict] = []
+        self.videos: List[dict] = []
+
+    def add_clip(self, clip_id: str, frame_ids: List[str],
+                 frame_boxes: List[List[List[float]]],
+                 category: Optional[int], types: Dict[str, str]) -> None:
+        video_id = len(self.videos) + 1
+        self.videos.append(dict(id=video_id, name=clip_id, **types))
+        label = 1 if self.num_classes == 1 else int(category) + 1
+        for pos, (fid, boxes) in enumerate(zip(frame_ids, frame_boxes)):
+            path = self.store.path(fid)
+            try:
+                with Image.open(path) as im:
+                    width, height = im.size
+            except (FileNotFoundError, OSError):
+                continue  # a missing frame is not part of the set
+            image_id = len(self.images) + 1
+            self.images.append(
+                dict(
+                    id=image_id,
+                    file_name=osp.relpath(path, self.root),
+                    width=width,
+                    height=height,
+                    video_id=video_id,
+                    frame_id=pos,
+                    frame_name=fid,
+                    clip_id=clip_id,
+                    **types))
+            for x1, y1, x2, y2 in boxes:
+                w, h = (x2 - x1) * width, (y2 - y1) * height
+                if w <= 0 or h <= 0:
+                    continue
+                self.annotations.append(
+                    dict(
+                        id=len(self.annotations) + 1,
+                        image_id=image_id,
+                        category_id=label,
+                        bbox=[x1 * width, y1 * height, w, h],
+                        area=w * h,
+                        iscrowd=0,
+                        instance_id=video_id))
+
+    def dump(self, path: str) -> Dict[str, int]:
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(
+                dict(
+                    info=dict(description='LPR4M intended products'),
+                    categories=categories(self.num_classes),
+                    videos=self.videos,
+                    images=self.images,
+                    annotations=self.annotations),
+                f,
+                ensure_ascii=False)
+        return dict(
+            clips=len(self.videos),
+            frames=len(self.images),
+            boxes=len(self.annotations))
+
+
+def convert_training(data_root: str,
+                     out_file: str,
+                     num_classes: int = 34,
+                     frames_per_clip: int = 10,
+                     ann_glob: str = 'annotations/'
+                     'training_videoinfo_full_part_*.txt',
+                     frame_dir: str = 'training_frames') -> Dict[str, int]:
+    """COCO/CocoVID file of the training frames (≤10 per clip)."""
+    index = ClipIndex.from_files(
+        osp.join(data_root, ann_glob), max_frames=frames_per_clip)
+    builder = _Builder(num_classes, data_root, frame_dir)
+    for i in range(len(index)):
+        info = index[i]
+        builder.add_clip(
+            info['clip_id'], info['frame_ids'], info['frame_boxes'],
+            info['category_id'], {
+                k: info[k]
+                for k in DIVERSITY_KEYS.values() if info.get(k)
+            })
+    return builder.dump(out_file)
+
+
+def convert_test(data_root: str,
+                 out_file: str,
+                 num_classes: int = 1,
+                 ann_dir: str = 'annotations',
+                 frame_dir: str = 'test_frames') -> Dict[str, int]:
+    """COCO/CocoVID file of every test frame with its GT boxes."""
+    ann = osp.join(data_root, ann_dir)
+    boxes = load_frame_boxes(find_annotation(ann, 'test_frameid2gtbox_'))
+    clips = _frames_from_url_list(find_annotation(ann, 'test_frame_url_'))
+    extra = {}
+    div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
+    if div_files:
+        with open(div_files[0]) as f:
+            extra = json.load(f)
+    if num_classes != 1 and not all(
+            'category_id' in extra.get(c, {}) for c in clips):
+        raise ValueError('the test files carry no category for some clips; '
+                         'build the test set with num_classes=1')
+    builder = _Builder(num_classes, data_root, frame_dir)
+    for clip_id, frame_ids in clips.items():
+        frame_ids = sorted(frame_ids, key=lambda f: parse_frame_id(f)[1])
+        info = extra.get(clip_id, {})
+        types = {
+            dst: info[src]
+            for src, dst in DIVERSITY_KEYS.items() if src in info
+        }
+        builder.add_clip(clip_id, frame_ids,
+                         [boxes.get(f, []) for f in frame_ids],
+                         info.get('category_id'), types)
+    return builder.dump(out_file)

@@ -1,0 +1,106 @@
+"""Intended-product detection data: COCO/CocoVID conversion read by mmdet's
+CocoDataset (single frame) and BaseVideoDataset (clips → TrackDataSample)."""
+import json
+import os.path as osp
+import shutil
+
+import pytest
+from mmdet.registry import DATASETS
+from mmengine.registry import DefaultScope
+
+from lpr.datasets import (convert_test, convert_training, find_annotation,
+                          load_frame_boxes, load_training_videoinfo)
+from lpr.datasets.toy import CATEGORIES
+
+CLASSES = tuple(c.name_en for c in CATEGORIES)
+
+
+@pytest.fixture(scope='module')
+def det_root(toy_root, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('det') / 'toy')
+    shutil.copytree(toy_root, root)
+    convert_training(root, osp.join(root, 'annotations', 'train34.json'), 34)
+    convert_test(root, osp.join(root, 'annotations', 'test1.json'), 1)
+    convert_test(root, osp.join(root, 'annotations', 'test34.json'), 34)
+    return root
+
+
+def load(root, name):
+    with open(osp.join(root, 'annotations', name)) as f:
+        return json.load(f)
+
+
+def test_training_frames_boxes_and_types(det_root):
+    coco = load(det_root, 'train34.json')
+    rows, _ = load_training_videoinfo(
+        osp.join(det_root, 'annotations', 'training_videoinfo_full_part_*'))
+    assert len(coco['videos']) == len(rows)
+    assert len(coco['images']) == sum(len(r.frame_ids) for r in rows)
+    assert len(coco['annotations']) == sum(
+        1 for r in rows for b in r.boxes if b)
+    assert len(coco['categories']) == 34
+    by_clip = {r.video_id: r for r in rows}
+    images = {im['id']: im for im in coco['images']}
+    for ann in coco['annotations']:
+        im = images[ann['image_id']]
+        row = by_clip[im['clip_id']]
+        assert ann['category_id'] == row.category_id + 1
+        x, y, w, h = ann['bbox']
+        assert 0 <= x and x + w <= im['width'] + 1e-6
+        assert 0 <= y and y + h <= im['height'] + 1e-6
+        assert im['product_scale'] == row.scale
+        assert ann['instance_id'] == im['video_id']
+
+
+def test_test_frames_keep_every_gt_box(det_root):
+    coco = load(det_root, 'test1.json')
+    boxes = load_frame_boxes(
+        find_annotation(
+            osp.join(det_root, 'annotations'), 'test_frameid2gtbox_'))
+    assert len(coco['annotations']) == sum(len(b) for b in boxes.values())
+    assert {c['name'] for c in coco['categories']} == {'intended product'}
+    assert all(im['visible_duration'] for im in coco['images'])
+    assert len(load(det_root, 'test34.json')['categories']) == 34
+
+
+def test_mmdet_reads_frames_and_clips(det_root):
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        sd = DATASETS.build(
+            dict(
+                type='CocoDataset',
+                data_root=det_root,
+                ann_file='annotations/train34.json',
+                data_prefix=dict(img=''),
+                metainfo=dict(classes=CLASSES),
+                filter_cfg=dict(filter_empty_gt=False),
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='LoadAnnotations', with_bbox=True),
+                    dict(type='PackDetInputs')
+                ]))
+        md = DATASETS.build(
+            dict(
+                type='BaseVideoDataset',
+                data_root=det_root,
+                ann_file='annotations/train34.json',
+                data_prefix=dict(img_path=''),
+                metainfo=dict(classes=CLASSES),
+                pipeline=[
+                    dict(type='ClipFrameSample', num_frames=3),
+                    dict(
+                        type='TransformBroadcaster',
+                        share_random_params=True,
+                        transforms=[
+                            dict(type='LoadImageFromFile'),
+                            dict(type='LoadTrackAnnotations'),
+                        ]),
+                    dict(type='PackTrackInputs')
+                ]))
+    coco = load(det_root, 'train34.json')
+    assert len(sd) == len(coco['images'])
+    assert len(md) == len(coco['videos'])
+    sample = md[0]
+    assert type(sample['data_samples']).__name__ == 'TrackDataSample'
+    assert sample['inputs'].shape[0] == len(sample['data_samples']) == 3
+    frame_ids = [s.frame_id for s in sample['data_samples']]
+    assert frame_ids == sorted(frame_ids)
