@@ -138,3 +138,41 @@ def test_pack_pads_frames_and_masks():
             dict(
                 frames=[frames[0], np.zeros((2, 2, 3), np.uint8)],
                 num_frames=5))
+
+
+def test_resize_crop_flip_frames_matches_resize_then_crop():
+    from lpr.datasets.transforms import ResizeCropFlipFrames
+    rng = np.random.default_rng(0)
+    # A smooth image, so interpolation differences stay small.
+    yy, xx = np.mgrid[0:90, 0:60]
+    img = np.stack([xx * 4, yy * 2, (xx + yy) * 2], -1).astype(np.uint8)
+    t = ResizeCropFlipFrames(size=28, resize=32, random_crop=False,
+                             flip_prob=0.0)
+    out = t(dict(frames=[img, img], num_frames=4, img=img))
+    ref = cv2_resize_then_crop(img, 32, 28)
+    for f in out['frames'] + [out['img']]:
+        assert f.shape == (28, 28, 3)
+        assert np.abs(f.astype(int) - ref.astype(int)).mean() < 3
+    buf = out['frames_buffer']
+    assert buf.shape == (4, 28, 28, 3) and not buf[2:].any()
+    packed = PackLPRInputs()(out)
+    assert packed['inputs']['frames'].data_ptr() == buf.ctypes.data, \
+        'packing reuses the buffer'
+    flipped = ResizeCropFlipFrames(28, 32, False, flip_prob=1.0)(
+        dict(frames=[img], num_frames=1))['frames'][0]
+    np.testing.assert_array_equal(flipped, out['frames'][0][:, ::-1])
+    # Random crops differ per frame unless shared.
+    np.random.seed(1)
+    frames = [rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)] * 6
+    ind = ResizeCropFlipFrames(24, 32)(dict(frames=list(frames)))['frames']
+    assert any(not np.array_equal(ind[0], f) for f in ind[1:])
+    shared = ResizeCropFlipFrames(24, 32, share_random_params=True)(
+        dict(frames=list(frames)))['frames']
+    assert all(np.array_equal(shared[0], f) for f in shared[1:])
+
+
+def cv2_resize_then_crop(img, resize, size):
+    import cv2
+    big = cv2.resize(img, (resize, resize))
+    m = (resize - size) // 2
+    return big[m:m + size, m:m + size]

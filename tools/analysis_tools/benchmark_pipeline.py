@@ -5,8 +5,10 @@ same files, measured in the same run, interleaved, medians of repeats.
     python tools/analysis_tools/benchmark_pipeline.py --data-root data/toy_lpr4m
 
 The training pipeline is the official recipe's: 10 uniformly sampled
-frames, cut-tail, per-frame resize to 256×256, random 224 crop and flip,
-the shop image the same way, packing into tensors. The raw baseline decodes
+frames, cut-tail, per-frame resize to 256×256, random 224 crop and flip
+(``ResizeCropFlipFrames``; ``--broadcast`` uses mmcv's transforms through
+``ApplyToFrames`` instead), the shop image the same way, packing into
+tensors. The raw baseline decodes
 each of those files and resizes it to 224×224.
 """
 import argparse
@@ -24,7 +26,17 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
 SIZE = 224
 
 
-def train_pipeline(size: int = SIZE):
+def train_pipeline(size: int = SIZE, fused: bool = True):
+    if fused:
+        return [
+            dict(type='SampleClipFrames', num_frames=10),
+            dict(type='CutTail'),
+            dict(type='LoadClipFrames'),
+            dict(type='LoadShopImage'),
+            dict(type='ResizeCropFlipFrames', size=size,
+                 resize=size * 8 // 7),
+            dict(type='PackLPRInputs', empty_frame_size=(size, size)),
+        ]
     aug = [
         dict(type='Resize', scale=(size * 8 // 7, size * 8 // 7),
              keep_ratio=False),
@@ -75,6 +87,10 @@ def main():
     parser.add_argument('--samples', type=int, default=150)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--size', type=int, default=SIZE)
+    parser.add_argument(
+        '--broadcast', action='store_true',
+        help='per-frame mmcv Resize/RandomCrop/RandomFlip through '
+        'ApplyToFrames instead of ResizeCropFlipFrames')
     args = parser.parse_args()
     cv2.setNumThreads(1)  # one dataloader worker = one core
 
@@ -84,7 +100,8 @@ def main():
         from lpr.datasets.toy import generate, make_config
         generate(args.data_root, make_config('demo', workers=2))
     ds = LPR4MPairDataset(
-        data_root=args.data_root, pipeline=train_pipeline(args.size))
+        data_root=args.data_root,
+        pipeline=train_pipeline(args.size, fused=not args.broadcast))
     rng = np.random.default_rng(0)
     indices = rng.integers(0, len(ds), args.samples)
     run_pipeline(ds, indices[:10])  # warm caches
@@ -110,6 +127,8 @@ def main():
             dict(
                 frame_size=list(frame.shape[:2]),
                 input_size=args.size,
+                spatial='ApplyToFrames(Resize, RandomCrop, RandomFlip)'
+                if args.broadcast else 'ResizeCropFlipFrames',
                 samples=args.samples,
                 repeats=args.repeats,
                 pipeline_fps_median=round(float(np.median(pipe_fps)), 1),

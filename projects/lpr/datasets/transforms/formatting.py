@@ -14,9 +14,10 @@ DEFAULT_META_KEYS = ('sample_idx', 'clip_id', 'live_id', 'image_id',
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
+    """(H, W, C) array → (C, H, W) tensor view (no copy)."""
     if img.ndim == 2:
         img = img[..., None]
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
 
 
 @TRANSFORMS.register_module()
@@ -26,7 +27,8 @@ class PackLPRInputs(BaseTransform):
     ``inputs`` is a dict:
 
     - ``frames``: (T, 3, H, W) uint8, zero-padded to ``T = num_frames``
-      (present when the sample has frames);
+      (present when the sample has frames; a channels-last view, which
+      batching makes contiguous);
     - ``frame_mask``: (T,) bool, True for real frames;
     - ``image``: (3, H, W) uint8 (present when the sample has a shop image).
 
@@ -65,11 +67,20 @@ class PackLPRInputs(BaseTransform):
                 raise ValueError(
                     f'frames of clip {results.get("clip_id")} have different '
                     f'shapes {sorted(shapes)}; resize them to one size')
-            if frames:
-                stacked = torch.stack([_to_chw(f) for f in frames])
-                pad = torch.zeros((num - len(frames), ) + stacked.shape[1:],
-                                  dtype=stacked.dtype)
-                inputs['frames'] = torch.cat([stacked, pad])
+            buf = results.get('frames_buffer')
+            if (buf is not None and len(buf) == num and frames
+                    and all(f.base is buf for f in frames)
+                    and all(frames[i].ctypes.data == buf[i].ctypes.data
+                            for i in range(len(frames)))):
+                # Frames were written in place (ResizeCropFlipFrames).
+                inputs['frames'] = torch.from_numpy(buf).permute(0, 3, 1, 2)
+            elif frames:
+                # One copy into a zero-padded (T, H, W, C) buffer; the CHW
+                # tensor is a view of it (collation makes the batch copy).
+                buf = np.zeros((num, ) + frames[0].shape, np.uint8)
+                for i, f in enumerate(frames):
+                    buf[i] = f
+                inputs['frames'] = torch.from_numpy(buf).permute(0, 3, 1, 2)
             else:
                 inputs['frames'] = torch.zeros((num, 3) +
                                                self.empty_frame_size,
