@@ -1,7 +1,6 @@
 """Test (evaluate) a trained model of the LPR plugin (mmdet's tools/test.py
 conventions)."""
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -9,9 +8,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'projects'))
 
 import lpr  # noqa: E402,F401
-from lpr.compat import (adapt_cfg_to_cpu_distributed,  # noqa: E402
-                        init_cpu_process_group)
-from mmengine.config import Config, DictAction  # noqa: E402
+from lpr.utils.tool_setup import load_tool_config, set_local_rank  # noqa
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -41,8 +39,7 @@ def parse_args():
         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    set_local_rank(args)
     return args
 
 
@@ -63,20 +60,10 @@ def trigger_visualization_hook(cfg, args):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    if args.launcher == 'pytorch' and init_cpu_process_group():
-        adapt_cfg_to_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

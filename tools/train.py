@@ -1,7 +1,6 @@
 """Train a model of the LPR plugin (mmdet's tools/train.py conventions)."""
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
 
@@ -10,9 +9,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'projects'))
 
 import lpr  # noqa: E402,F401  (environment fixes before anything loads)
-from lpr.compat import (adapt_cfg_to_cpu_distributed,  # noqa: E402
-                        init_cpu_process_group)
-from mmengine.config import Config, DictAction  # noqa: E402
+from lpr.utils.tool_setup import load_tool_config, set_local_rank  # noqa
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -40,21 +38,12 @@ def parse_args():
         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    set_local_rank(args)
     return args
 
 
-def setup_cfg(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+def setup_cfg(args):
+    cfg = load_tool_config(args)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':
@@ -81,9 +70,6 @@ def setup_cfg(args) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.launcher == 'pytorch' and init_cpu_process_group():
-        # No GPU: the gloo process group is already up; mmengine reuses it.
-        adapt_cfg_to_cpu_distributed(cfg)
     return cfg
 
 

@@ -104,3 +104,33 @@ def test_mmdet_reads_frames_and_clips(det_root):
     assert sample['inputs'].shape[0] == len(sample['data_samples']) == 3
     frame_ids = [s.frame_id for s in sample['data_samples']]
     assert frame_ids == sorted(frame_ids)
+
+
+def test_coco_metric_scores_gt_boxes_as_perfect(det_root):
+    import torch
+    from mmdet.evaluation import CocoMetric
+    coco = load(det_root, 'test1.json')
+    metric = CocoMetric(
+        ann_file=osp.join(det_root, 'annotations', 'test1.json'),
+        metric='bbox')
+    metric.dataset_meta = dict(classes=('intended product', ))
+    by_image = {}
+    for ann in coco['annotations']:
+        x, y, w, h = ann['bbox']
+        by_image.setdefault(ann['image_id'], []).append([x, y, x + w, y + h])
+    results = []
+    for im in coco['images']:
+        boxes = torch.tensor(by_image.get(im['id'], []),
+                             dtype=torch.float32).reshape(-1, 4)
+        metric.process({}, [
+            dict(
+                img_id=im['id'],
+                ori_shape=(im['height'], im['width']),
+                pred_instances=dict(
+                    bboxes=boxes,
+                    scores=torch.ones(len(boxes)),
+                    labels=torch.zeros(len(boxes), dtype=torch.long)))
+        ])
+    results = metric.compute_metrics(metric.results)
+    assert results['bbox_mAP'] == 1.0
+    assert results['bbox_mAP_50'] == 1.0

@@ -42,6 +42,19 @@ def _report(kind: str, item: str, clip: Optional[str] = None,
             level=logging.WARNING)
 
 
+def _empty_clip(results: Dict, name: str, on_empty: str) -> Optional[Dict]:
+    """Report a clip without readable frame; drop it (``'skip'``) or keep
+    it (``'keep'``)."""
+    SKIPPED['clip without readable frame'] += 1
+    print_log(
+        f'clip {name} has no readable frame; ' +
+        ('excluded from this epoch' if on_empty == 'skip' else
+         'kept with no frame (counts as a miss)'),
+        logger='current',
+        level=logging.WARNING)
+    return None if on_empty == 'skip' else results
+
+
 @TRANSFORMS.register_module()
 class LoadClipFrames(BaseTransform):
     """Decode the frames of a clip.
@@ -96,16 +109,8 @@ class LoadClipFrames(BaseTransform):
         results['frame_shapes'] = [f.shape[:2] for f in frames]
         results['num_skipped_frames'] = skipped
         if not frames:
-            clip = results.get('clip_id', '?')
-            SKIPPED['clip without readable frame'] += 1
-            print_log(
-                f'clip {clip} has no readable frame; '
-                + ('excluded from this epoch' if self.on_empty == 'skip' else
-                   'kept with no frame (counts as a miss)'),
-                logger='current',
-                level=logging.WARNING)
-            if self.on_empty == 'skip':
-                return None
+            return _empty_clip(results, results.get('clip_id', '?'),
+                               self.on_empty)
         return results
 
     def __repr__(self) -> str:
@@ -257,12 +262,7 @@ class LoadVideoFrames(BaseTransform):
         results['num_frames'] = results.get('num_frames', self.num_frames)
         results['num_skipped_frames'] = 0
         if not frames:
-            print_log(
-                f'video {video} has no readable frame',
-                logger='current',
-                level=logging.WARNING)
-            if self.on_empty == 'skip':
-                return None
+            return _empty_clip(results, video, self.on_empty)
         return results
 
     def __repr__(self) -> str:
