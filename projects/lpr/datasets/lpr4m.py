@@ -310,6 +310,8 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             for src, dst in DIVERSITY_KEYS.items():
                 if src in types:
                     info[dst] = types[src]
+            if 'category_id' in types:
+                info['category_id'] = types['category_id']
             data_list.append(info)
         if self.boxes_clipped or self.boxes_dropped:
             print_log(

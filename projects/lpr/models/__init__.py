@@ -1,3 +1,9 @@
 from .data_preprocessor import CLIP_MEAN, CLIP_STD, LPRDataPreprocessor
+from .encoders import TokenEncoder
+from .heads import ICLHead, PFRHead, PMDHead, clip_embedding
+from .retrievers import RICE
 
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'LPRDataPreprocessor']
+__all__ = [
+    'CLIP_MEAN', 'CLIP_STD', 'LPRDataPreprocessor', 'TokenEncoder',
+    'ICLHead', 'PFRHead', 'PMDHead', 'clip_embedding', 'RICE'
+]

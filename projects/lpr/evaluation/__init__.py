@@ -1,0 +1,3 @@
+from .metrics import LPRRetrievalMetric
+
+__all__ = ['LPRRetrievalMetric']

@@ -1,0 +1,3 @@
+from .lpr_retrieval import LPRRetrievalMetric
+
+__all__ = ['LPRRetrievalMetric']

@@ -1,0 +1,3 @@
+from .token_encoder import TokenEncoder
+
+__all__ = ['TokenEncoder']

@@ -1,0 +1,121 @@
+"""One visual encoder for shop images and clip frames: a global embedding
+and token features for every image."""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class TokenEncoder(BaseModule):
+    """Wrap any mmpretrain or mmdet backbone as a token encoder.
+
+    * ViT-style backbones (``out_type='raw'``) give (N, 1 + P, C) tokens
+      after their final norm (CLIP's ``ln_post``); token 0 is the CLS token.
+    * CNN backbones give a (N, C, H, W) map; the tokens are its H·W
+      positions, preceded by their average as the global token.
+
+    Every token is projected to ``embed_dims`` by a bias-free linear layer
+    (CLIP's ``visual.proj``); the global embedding is the projected token 0.
+
+    Box mode: a (N, 1 + P) ``patch_mask`` is used as the key padding mask of
+    every self-attention layer of a ViT (frames only), so attention ignores
+    the patches outside the intended-product box.
+
+    Args:
+        backbone: the backbone config (``type='mmdet.ResNet'`` for mmdet's).
+        in_channels: channels of the backbone's last output.
+        embed_dims: the shared embedding space (512 for CLIP ViT-B/32).
+        init_cfg: initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 in_channels: int,
+                 embed_dims: int = 512,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.proj = nn.Linear(in_channels, embed_dims, bias=False)
+        nn.init.normal_(self.proj.weight, std=in_channels**-0.5)
+        self.embed_dims = embed_dims
+
+    @property
+    def is_vit(self) -> bool:
+        return hasattr(self.backbone, 'layers') and hasattr(
+            self.backbone, 'cls_token')
+
+    def _vit_tokens(self, x: torch.Tensor,
+                    patch_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """mmpretrain ViT forward with an optional key padding mask."""
+        vit = self.backbone
+        if patch_mask is None:
+            out = vit(x)
+            return out[-1] if isinstance(out, (tuple, list)) else out
+        n = x.shape[0]
+        x, patch_resolution = vit.patch_embed(x)
+        cls = vit.cls_token.expand(n, -1, -1)
+        x = torch.cat((cls, x), dim=1)
+        x = x + vit.resize_pos_embed(
+            vit.pos_embed,
+            vit.patch_resolution,
+            patch_resolution,
+            mode=vit.interpolate_mode,
+            num_extra_tokens=vit.num_extra_tokens)
+        x = vit.drop_after_pos(x)
+        x = vit.pre_norm(x)
+        if patch_mask.shape[1] != x.shape[1]:
+            raise ValueError(f'patch mask has {patch_mask.shape[1]} tokens, '
+                             f'the ViT {x.shape[1]}')
+        bias = torch.zeros(patch_mask.shape, dtype=x.dtype, device=x.device)
+        bias.masked_fill_(~patch_mask.bool(), float('-inf'))
+        bias = bias[:, None, None, :]  # (N, 1, 1, L) over keys
+        for layer in vit.layers:
+            x = x + _masked_attention(layer.attn, layer.ln1(x), bias)
+            x = layer.ffn(layer.ln2(x), identity=x)
+        if vit.final_norm:
+            x = vit.ln1(x)
+        return x
+
+    def forward(
+            self,
+            images: torch.Tensor,
+            patch_mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encode images.
+
+        Args:
+            images: (N, 3, H, W) normalised images.
+            patch_mask: (N, L) bool, True for tokens to attend to (ViT
+                only); ``None`` attends to all.
+
+        Returns:
+            tuple: global embeddings (N, E) and tokens (N, L, E).
+        """
+        if self.is_vit:
+            tokens = self._vit_tokens(images, patch_mask)
+        else:
+            out = self.backbone(images)
+            fmap = out[-1] if isinstance(out, (tuple, list)) else out
+            flat = fmap.flatten(2).transpose(1, 2)  # (N, HW, C)
+            tokens = torch.cat([flat.mean(1, keepdim=True), flat], dim=1)
+        tokens = self.proj(tokens)
+        return tokens[:, 0], tokens
+
+
+def _masked_attention(attn: nn.Module, x: torch.Tensor,
+                      bias: torch.Tensor) -> torch.Tensor:
+    """mmpretrain ``MultiheadAttention`` with an additive key mask."""
+    b, n, _ = x.shape
+    qkv = attn.qkv(x).reshape(b, n, 3, attn.num_heads,
+                              attn.head_dims).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    drop = attn.attn_drop if attn.training else 0.0
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
+                                         dropout_p=drop)
+    out = out.transpose(1, 2).reshape(b, n, attn.embed_dims)
+    out = attn.proj(out)
+    return attn.out_drop(attn.gamma1(attn.proj_drop(out)))

@@ -1,0 +1,3 @@
+from .rice import RICE
+
+__all__ = ['RICE']

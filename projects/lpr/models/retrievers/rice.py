@@ -1,0 +1,208 @@
+"""RICE: a clip-to-shop-image retriever trained with ICL + PMD + PFR."""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+
+from ..heads.icl_head import clip_embedding
+from ..utils import gather_with_grad
+
+
+@MODELS.register_module()
+class RICE(BaseModel):
+    """Cross-view semantic alignment for livestreaming product recognition.
+
+    One shared encoder embeds shop images and clip frames. Training sums
+    ICL (symmetric InfoNCE over the global batch), PMD (a matching decoder
+    on the 3 hardest negatives from the ICL similarities) and PFR (image
+    patch features rebuilt from video patch features with
+    attention-derived coefficients). Retrieval ranks shop images by the
+    cosine of the clip and image embeddings; the decoder can re-rank the
+    top-K (``rerank``).
+
+    Data flow (B clips, T frames, L tokens per image, E dims)::
+
+        image (B,3,H,W) ──encoder──► g_img (B,E), tok_img (B,L,E)
+        frames (B,T,3,H,W) ─encoder─► g_frm (B,T,E), tok_vid (B,T·L,E)
+        clip vector = normalise(masked mean(normalise(g_frm)))
+        ICL(clip, g_img) ──► sim (B,G) ──hard negatives──► PMD(tok_img,
+        tok_vid[pos, negs]) ──attention of the positives──► PFR
+
+    Args:
+        encoder: the shared :class:`~lpr.models.TokenEncoder` config.
+        icl_head: :class:`~lpr.models.ICLHead` config.
+        pmd_head: :class:`~lpr.models.PMDHead` config (``None``: no PMD).
+        pfr_head: :class:`~lpr.models.PFRHead` config (needs PMD).
+        text_encoder: a text encoder config: ASR → one extra key/value
+            token, title → one extra query token of PMD (``None``: no text).
+        use_boxes: pass the samples' ``patch_masks`` to the encoder for
+            frames (box input).
+        rerank: ``dict(top_k=10, weight=0.5)`` to re-score the embedding
+            ranking's top-K with PMD at test time (``None``: off).
+        data_preprocessor: defaults to ``LPRDataPreprocessor``.
+    """
+
+    def __init__(self,
+                 encoder: dict,
+                 icl_head: dict = dict(type='ICLHead'),
+                 pmd_head: Optional[dict] = None,
+                 pfr_head: Optional[dict] = None,
+                 text_encoder: Optional[dict] = None,
+                 use_boxes: bool = False,
+                 rerank: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='LPRDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.encoder = MODELS.build(encoder)
+        self.icl_head = MODELS.build(icl_head)
+        self.pmd_head = MODELS.build(pmd_head) if pmd_head else None
+        if pfr_head and not pmd_head:
+            raise ValueError('PFR uses the PMD cross-attention: set pmd_head')
+        self.pfr_head = MODELS.build(pfr_head) if pfr_head else None
+        self.text_encoder = MODELS.build(text_encoder) \
+            if text_encoder else None
+        self.use_boxes = use_boxes
+        self.rerank = rerank
+
+    # ------------------------------------------------------------ encoding
+    def extract_image(self,
+                      image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) → unit global embeddings (B, E), tokens (B, L, E)."""
+        g, tokens = self.encoder(image)
+        return torch.nn.functional.normalize(g, dim=-1), tokens
+
+    def extract_clip(
+        self,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor,
+        patch_masks: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode a batch of clips.
+
+        Args:
+            frames: (B, T, 3, H, W).
+            frame_mask: (B, T) bool.
+            patch_masks: (B, T, L) bool box masks (box mode) or ``None``.
+
+        Returns:
+            tuple: clip embeddings (B, E), frame tokens (B, T·L, E) and
+            their validity (B, T·L) (padded frames and, in box mode,
+            tokens outside the box are invalid).
+        """
+        b, t = frames.shape[:2]
+        flat_mask = None
+        if patch_masks is not None:
+            flat_mask = patch_masks.flatten(0, 1)
+        g, tokens = self.encoder(frames.flatten(0, 1), flat_mask)
+        clip = clip_embedding(g.view(b, t, -1), frame_mask)
+        n_tok = tokens.shape[1]
+        valid = frame_mask[:, :, None].expand(b, t, n_tok)
+        if patch_masks is not None:
+            valid = valid & patch_masks.bool()
+        return clip, tokens.view(b, t * n_tok, -1), valid.reshape(b, -1)
+
+    def _patch_masks(self, data_samples) -> Optional[torch.Tensor]:
+        if not self.use_boxes:
+            return None
+        masks = [s.patch_masks for s in data_samples]
+        return torch.stack(masks).to(self.data_preprocessor.mean.device)
+
+    def _text(self, data_samples, key: str) -> Optional[torch.Tensor]:
+        if self.text_encoder is None:
+            return None
+        texts = [s.metainfo.get(key, '') or '' for s in data_samples]
+        return self.text_encoder(texts)  # (B, E)
+
+    # -------------------------------------------------------------- modes
+    def forward(self, inputs: dict, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode in ('predict', 'tensor'):
+            return self.predict(inputs, data_samples)
+        raise RuntimeError(f'invalid mode "{mode}"')
+
+    def loss(self, inputs: dict, data_samples: List) -> Dict[str, torch.Tensor]:
+        img_g, img_tok = self.extract_image(inputs['image'])
+        clip_g, vid_tok, valid = self.extract_clip(
+            inputs['frames'], inputs['frame_mask'],
+            self._patch_masks(data_samples))
+        image_ids = [s.image_id for s in data_samples]
+        losses, mining = self.icl_head.loss(clip_g, img_g, image_ids)
+        if self.pmd_head is None:
+            return losses
+        query, keys, key_valid = img_tok, vid_tok, valid
+        title = self._text(data_samples, 'title')
+        asr = self._text(data_samples, 'asr')
+        if title is not None:
+            query = torch.cat([img_tok, title[:, None]], dim=1)
+        if asr is not None:
+            keys = torch.cat([vid_tok, asr[:, None]], dim=1)
+            key_valid = torch.cat(
+                [valid, torch.ones_like(valid[:, :1])], dim=1)
+        all_keys = gather_with_grad(keys)
+        all_valid = gather_with_grad(key_valid.float()).bool()
+        exclude = mining['same'] if self.icl_head.mask_same_product else None
+        pmd_losses, pos_logits = self.pmd_head.loss(query, all_keys,
+                                                    all_valid, mining,
+                                                    exclude)
+        losses.update(pmd_losses)
+        if self.pfr_head is not None:
+            n_q, n_k = img_tok.shape[1], vid_tok.shape[1]
+            losses.update(
+                self.pfr_head.loss(pos_logits[:, :, :n_q, :n_k], img_tok,
+                                   vid_tok, valid))
+        return losses
+
+    @torch.no_grad()
+    def predict(self, inputs: dict, data_samples=None) -> List[dict]:
+        """Embed whatever the batch holds (gallery images and/or clips).
+
+        Returns:
+            list[dict]: per sample, ``image_emb``/``image_tokens`` and/or
+            ``clip_emb``/``clip_tokens``/``clip_valid``, plus its metainfo.
+        """
+        out: List[dict] = [
+            dict(s.metainfo) if s is not None else {}
+            for s in (data_samples or [None] * self._batch_size(inputs))
+        ]
+        if 'image' in inputs:
+            g, tok = self.extract_image(inputs['image'])
+            title = self._text(data_samples, 'title')
+            if title is not None:
+                tok = torch.cat([tok, title[:, None]], dim=1)
+            for o, gi, ti in zip(out, g, tok):
+                o.update(image_emb=gi, image_tokens=ti)
+        if 'frames' in inputs:
+            clip, tok, valid = self.extract_clip(
+                inputs['frames'], inputs['frame_mask'],
+                self._patch_masks(data_samples))
+            asr = self._text(data_samples, 'asr')
+            if asr is not None:
+                tok = torch.cat([tok, asr[:, None]], dim=1)
+                valid = torch.cat([valid, torch.ones_like(valid[:, :1])], 1)
+            has_frames = inputs['frame_mask'].any(1)
+            for o, c, t, v, h in zip(out, clip, tok, valid, has_frames):
+                o.update(
+                    clip_emb=c, clip_tokens=t, clip_valid=v,
+                    has_frames=bool(h))
+        return out
+
+    @staticmethod
+    def _batch_size(inputs: dict) -> int:
+        return next(iter(inputs.values())).shape[0]
+
+    @torch.no_grad()
+    def pair_scores(self, image_tokens: torch.Tensor,
+                    clip_tokens: torch.Tensor,
+                    clip_valid: torch.Tensor) -> torch.Tensor:
+        """PMD scores of (image, clip) pairs: (N, Lq, E), (N, Lk, E),
+        (N, Lk) → (N,)."""
+        if self.pmd_head is None:
+            raise RuntimeError('re-ranking needs a PMD head')
+        return self.pmd_head(image_tokens, clip_tokens, clip_valid)[0]
