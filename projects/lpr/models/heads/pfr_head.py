@@ -55,18 +55,18 @@ class PFRHead(BaseModule):
                 nn.init.ones_(conv.weight)
                 nn.init.zeros_(conv.bias)
 
-    def coefficients(self, attn_logits: torch.Tensor,
+    def coefficients(self, probs: torch.Tensor,
                      key_valid: torch.Tensor) -> torch.Tensor:
-        """W from the cross-attention.
+        """W from the cross-attention probabilities.
 
         Args:
-            attn_logits: (B, H, Lq, Lk) scaled logits (masked keys -inf).
-            key_valid: (B, Lk) bool.
+            probs: (B, H, Lq', Lk') attention probabilities (over all keys
+                of the decoder pass; v0: CLS row and columns removed after).
+            key_valid: (B, Lk') bool.
 
         Returns:
-            torch.Tensor: (B, Lq', Lk') coefficients (v0: without CLS).
+            torch.Tensor: (B, Lq', Lk') coefficients.
         """
-        probs = attn_logits.softmax(-1).nan_to_num(0.0)
         if self.variant == 'mmf':
             probs = probs * math.sqrt(self.head_dims)
         w = F.relu(self.conv2(F.relu(self.conv1(probs)))).squeeze(1)
@@ -82,13 +82,14 @@ class PFRHead(BaseModule):
         keep[::self.tokens_per_frame] = False
         return x.index_select(dim, keep.nonzero().squeeze(1))
 
-    def loss(self, attn_logits: torch.Tensor, image_tokens: torch.Tensor,
+    def loss(self, attn_probs: torch.Tensor, image_tokens: torch.Tensor,
              clip_tokens: torch.Tensor,
              key_valid: torch.Tensor) -> Dict[str, torch.Tensor]:
         """
         Args:
-            attn_logits: (B, H, Lq, Lk) the positive pairs' cross-attention
-                logits, over the image and frame tokens only.
+            attn_probs: (B, H, Lq, Lk) the positive pairs' cross-attention
+                probabilities (softmax over all the decoder's keys), cut to
+                the image and frame tokens (text tokens removed).
             image_tokens: (B, Lq, D) image tokens (targets).
             clip_tokens: (B, Lk, D) the positive clips' tokens.
             key_valid: (B, Lk) bool.
@@ -100,11 +101,13 @@ class PFRHead(BaseModule):
             clip_tokens.dtype)
         target = image_tokens.detach()
         valid = key_valid
+        # v0: the CLS row and the frames' CLS columns are dropped.
+        probs = attn_probs
         if self.variant == 'v0':
-            attn_logits = self._drop_cls(attn_logits[:, :, 1:], dim=3)
+            probs = self._drop_cls(probs[:, :, 1:], dim=3)
             valid = self._drop_cls(key_valid, dim=1)
             values = self._drop_cls(values, dim=1)
             target = target[:, 1:]
-        w = self.coefficients(attn_logits, valid)
+        w = self.coefficients(probs, valid)
         recon = w @ values
         return dict(loss_pfr=self.loss_weight * F.mse_loss(recon, target))

@@ -154,9 +154,10 @@ class RICE(BaseModel):
         losses.update(pmd_losses)
         if self.pfr_head is not None:
             n_q, n_k = img_tok.shape[1], vid_tok.shape[1]
+            probs = pos_logits.softmax(-1).nan_to_num(0.0)
             losses.update(
-                self.pfr_head.loss(pos_logits[:, :, :n_q, :n_k], img_tok,
-                                   vid_tok, valid))
+                self.pfr_head.loss(probs[:, :, :n_q, :n_k], img_tok, vid_tok,
+                                   valid))
         return losses
 
     @torch.no_grad()
