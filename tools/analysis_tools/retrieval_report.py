@@ -1,0 +1,83 @@
+"""Print an R@k table: chance, the colour-histogram baseline and one or more
+models' dumped predictions (``tools/test.py --out preds.pkl``).
+
+    python tools/analysis_tools/retrieval_report.py --data-root data/toy_lpr4m \\
+        --preds RICE=work_dirs/rice/preds.pkl
+"""
+import argparse
+import json
+import os.path as osp
+import subprocess
+import sys
+from math import comb
+
+import numpy as np
+
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))), 'projects'))
+
+TOPK = (1, 5, 10)
+
+
+def chance(data_root: str) -> dict:
+    """Expected R@k of a random ranking of each query's own gallery."""
+    from lpr.datasets import (find_annotation, load_gallery,
+                              load_gt_images)
+    from lpr.datasets.ids import live_id_of
+    ann = osp.join(data_root, 'annotations')
+    gt = load_gt_images(find_annotation(ann, 'test_videoid_to_gtimage_'))
+    gallery = load_gallery(find_annotation(ann, 'test_liveid_to_gallery_'))
+    out = {}
+    for k in TOPK:
+        hits = []
+        for clip, gts in gt.items():
+            n = len(gallery[live_id_of(clip)])
+            g = len(set(gts))
+            kk = min(k, n)
+            hits.append(1 - comb(n - g, kk) / comb(n, kk))
+        out[f'R@{k}'] = 100 * float(np.mean(hits))
+    return out
+
+
+def from_predictions(path: str) -> dict:
+    from mmengine.fileio import load
+
+    from lpr.evaluation import LPRRetrievalMetric
+    preds = load(path)
+    return LPRRetrievalMetric.calculate(
+        [p.get('pred_ranking', []) for p in preds],
+        [p['gt_image_ids'] for p in preds], TOPK)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data-root', default='data/toy_lpr4m')
+    parser.add_argument('--preds', nargs='*', default=[],
+                        metavar='NAME=PKL')
+    parser.add_argument('--no-baseline', action='store_true')
+    args = parser.parse_args()
+    import lpr  # noqa: F401
+
+    rows = [('chance (random ranking of the live gallery)',
+             chance(args.data_root))]
+    if not args.no_baseline:
+        tool = osp.join(osp.dirname(osp.abspath(__file__)),
+                        'color_histogram_baseline.py')
+        out = subprocess.run(
+            [sys.executable, tool, '--data-root', args.data_root],
+            check=True, capture_output=True, text=True).stdout
+        rows.append(('colour histogram', json.loads(out.strip().split(
+            '\n')[-1])))
+    for item in args.preds:
+        name, _, path = item.partition('=')
+        rows.append((name, from_predictions(path)))
+    head = '| method | ' + ' | '.join(f'R@{k}' for k in TOPK) + ' |'
+    print(head)
+    print('|' + ' --- |' * (len(TOPK) + 1))
+    for name, m in rows:
+        print(f'| {name} | ' + ' | '.join(f"{m[f'R@{k}']:.1f}"
+                                          for k in TOPK) + ' |')
+
+
+if __name__ == '__main__':
+    main()
