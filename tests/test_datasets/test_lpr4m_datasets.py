@@ -325,3 +325,18 @@ def test_query_with_no_readable_frame_counts_but_stays(toy_copy):
     out = queries(toy_copy)[0]
     assert not out['inputs']['frame_mask'].any()
     assert out['data_samples'].clip_id == info['clip_id']
+
+
+def test_live_grouped_sampler(toy_copy):
+    from lpr.datasets import LiveGroupedSampler
+    ds = pairs(toy_copy, pipeline=[])
+    lives = np.asarray(ds.live_ids())
+    sampler = LiveGroupedSampler(ds, batch_size=8, clips_per_live=4, seed=0)
+    idx = list(sampler)
+    assert len(idx) == len(sampler) and len(idx) % 8 == 0
+    for g in range(0, len(idx), 4):
+        assert len(set(lives[idx[g:g + 4]])) == 1, 'one live per group'
+    sampler.set_epoch(1)
+    assert list(sampler) != idx
+    with pytest.raises(ValueError):
+        LiveGroupedSampler(ds, batch_size=6, clips_per_live=4)

@@ -12,6 +12,7 @@ from .frame_store import FolderStore, ShardStore, build_store
 from .lpr4m import (LPR4MGalleryDataset, LPR4MPairDataset,
                     LPR4MQueryDataset, check_queries_against_gallery)
 from .movingfashion import MovingFashionDataset, MovingFashionGalleryDataset
+from .samplers import LiveGroupedSampler
 from .shop_image_dataset import LPR4MShopImageDataset
 from .transforms import *  # noqa: F401,F403
 
@@ -25,5 +26,5 @@ __all__ = [
     'FolderStore', 'ShardStore', 'build_store', 'LPR4MGalleryDataset',
     'LPR4MPairDataset', 'LPR4MQueryDataset', 'check_queries_against_gallery',
     'convert_test', 'convert_training', 'MovingFashionDataset',
-    'MovingFashionGalleryDataset'
+    'MovingFashionGalleryDataset', 'LiveGroupedSampler'
 ]

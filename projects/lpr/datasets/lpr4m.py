@@ -184,6 +184,13 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
         info['sample_idx'] = idx
         return self._with_stores(info)
 
+    def live_ids(self):
+        """(N,) integer livestream of every sample (for
+        :class:`LiveGroupedSampler`)."""
+        if not self._fully_initialized:
+            self.full_init()
+        return self.index.arrays['live']
+
 
 def _frames_from_url_list(path: str) -> Dict[str, List[str]]:
     clips: Dict[str, List[str]] = defaultdict(list)
