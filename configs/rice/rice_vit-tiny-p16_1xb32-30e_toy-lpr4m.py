@@ -46,6 +46,8 @@ model = dict(
         head_dims=embed_dims // 4,
         variant='v0',
         loss_weight=0.05),
+    # Re-score the embedding ranking's top-K with PMD at test time (0: off).
+    rerank=dict(top_k=0, weight=0.5),
 )
 
 max_epochs = 30

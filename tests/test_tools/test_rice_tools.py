@@ -13,6 +13,8 @@ from conftest import ROOT, run_env
 CONFIG = osp.join(ROOT, 'configs/rice/rice_vit-tiny-p16_1xb32-30e_toy-lpr4m.py')
 SMALL = [
     'train_cfg.max_epochs=1', 'train_dataloader.batch_size=8',
+    'train_dataloader.sampler.batch_size=8',
+    'train_dataloader.sampler.clips_per_live=4',
     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers='
     'False', 'val_cfg.gallery_dataloader.num_workers=0',
     'test_cfg.gallery_dataloader.num_workers=0',

@@ -44,7 +44,10 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # 4 livestreams x 8 clips per batch: in-batch negatives from the same shop.
+    sampler=dict(
+        type='LiveGroupedSampler', batch_size=32, clips_per_live=8,
+        shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='LPR4MPairDataset',
