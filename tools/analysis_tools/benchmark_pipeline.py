@@ -64,12 +64,12 @@ def run_pipeline(ds, indices):
 
 def run_raw(ds, indices, size: int = SIZE):
     """Decode + resize exactly the files the pipeline read."""
+    from lpr.datasets.transforms import uniform_indices
+    keep = ds.pipeline.transforms[0]  # SampleClipFrames
     frames = 0
     for i in indices:
         info = ds.get_data_info(int(i))
         ids = info['frame_ids']
-        keep = ds.pipeline.transforms[0]  # SampleClipFrames
-        from lpr.datasets.transforms import uniform_indices
         ids = [ids[k] for k in uniform_indices(len(ids), keep.num_frames,
                                                keep.rule)]
         blobs = [info['frame_store'].get(f) for f in ids]

@@ -17,25 +17,22 @@ train_pipeline = [
         flip_prob=0.5),
     dict(type='PackLPRInputs', empty_frame_size=(input_size, input_size)),
 ]
+# Test time: resize, centre crop, no flip (deterministic).
+eval_resize = dict(
+    type='ResizeCropFlipFrames',
+    size=input_size,
+    resize=input_size * 8 // 7,
+    random_crop=False,
+    flip_prob=0.0)
 query_pipeline = [
     dict(type='SampleClipFrames', num_frames=num_frames, rule='floor'),
     dict(type='LoadClipFrames', on_empty='keep'),
-    dict(
-        type='ResizeCropFlipFrames',
-        size=input_size,
-        resize=input_size * 8 // 7,
-        random_crop=False,
-        flip_prob=0.0),
+    eval_resize,
     dict(type='PackLPRInputs', empty_frame_size=(input_size, input_size)),
 ]
 gallery_pipeline = [
     dict(type='LoadShopImage'),
-    dict(
-        type='ResizeCropFlipFrames',
-        size=input_size,
-        resize=input_size * 8 // 7,
-        random_crop=False,
-        flip_prob=0.0),
+    eval_resize,
     dict(type='PackLPRInputs'),
 ]
 

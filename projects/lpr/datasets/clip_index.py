@@ -42,6 +42,15 @@ ARRAYS = ('live', 'start_ms', 'end_ms', 'frame_ptr', 'frame_idx', 'boxes',
           'image', 'category', 'types', 'asr_file', 'asr_offset', 'asr_len')
 
 
+def _select_frames(idx: List[int], boxes: np.ndarray,
+                   max_frames: Optional[int]):
+    """Keep at most ``max_frames`` frames with the official chunk rule."""
+    if max_frames is None:
+        return idx, boxes
+    keep = uniform_indices(len(idx), max_frames, 'chunk')
+    return [idx[i] for i in keep], boxes[keep]
+
+
 def _parse_row(line: bytes, max_frames: Optional[int]):
     """Fast parse of one documented 11-field row (bytes in, tuple out).
 
@@ -70,11 +79,7 @@ def _parse_row(line: bytes, max_frames: Optional[int]):
     if boxes.size != 4 * len(idx):
         raise ValueError(f'{boxes.size // 4} boxes for {len(idx)} frames '
                          '(expected one per frame)')
-    boxes = boxes.reshape(-1, 4)
-    if max_frames is not None:
-        keep = uniform_indices(len(idx), max_frames, 'chunk')
-        idx = [idx[i] for i in keep]
-        boxes = boxes[keep]
+    idx, boxes = _select_frames(idx, boxes.reshape(-1, 4), max_frames)
     image = cols[3].decode()
     if not UUID_RE.match(image):
         raise ValueError(f'{image!r} is not an LPR4M image id (a UUID)')
@@ -104,10 +109,7 @@ def _parse_variant_row(line: bytes, max_frames: Optional[int]):
     m = CLIP_RE.match(info.video_id)
     idx = [int(f[-4:]) for f in info.frame_ids]
     boxes = np.array([b if b else [0.0] * 4 for b in info.boxes], np.float32)
-    if max_frames is not None:
-        keep = uniform_indices(len(idx), max_frames, 'chunk')
-        idx = [idx[i] for i in keep]
-        boxes = boxes[keep]
+    idx, boxes = _select_frames(idx, boxes, max_frames)
     types = [
         _TYPE_CODES[key].get(getattr(info, key) or '', -1)
         for key in ('scale', 'duration', 'num_products')
@@ -354,11 +356,23 @@ class ClipIndex:
         return (f"{self.lives[int(a['live'][i])]}-{int(a['start_ms'][i])}-"
                 f"{int(a['end_ms'][i])}")
 
+    def _fd(self, file_no: int) -> int:
+        """A read-only descriptor of an annotation file, opened once per
+        process (``os.pread`` keeps no shared file position, so forked
+        dataloader workers may use it too)."""
+        fds = getattr(self, '_fds', None)
+        if fds is None or fds[0] != os.getpid():
+            fds = self._fds = (os.getpid(), {})
+        if file_no not in fds[1]:
+            fds[1][file_no] = os.open(self.files[file_no], os.O_RDONLY)
+        return fds[1][file_no]
+
     def asr(self, i: int) -> str:
         a = self.arrays
-        with open(self.files[int(a['asr_file'][i])], 'rb') as f:
-            f.seek(int(a['asr_offset'][i]))
-            return f.read(int(a['asr_len'][i])).decode('utf-8').strip()
+        data = os.pread(
+            self._fd(int(a['asr_file'][i])), int(a['asr_len'][i]),
+            int(a['asr_offset'][i]))
+        return data.decode('utf-8').strip()
 
     def __getitem__(self, i: int) -> dict:
         a = self.arrays

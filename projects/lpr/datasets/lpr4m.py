@@ -256,7 +256,6 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
         assert frame_source in ('url_list', 'folder', 'gtbox'), frame_source
         self.ann_dir = _join(data_root, ann_dir)
         self.frame_source = frame_source
-        self.frame_store_cfg = frame_store
         self.frame_store = build_store(frame_store, data_root)
         self.box_file = _join(data_root, box_file)
         self.check_gallery = check_gallery

@@ -1,10 +1,11 @@
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
+import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from .annotations import load_training_videoinfo
+from .clip_index import ClipIndex
 from .toy.categories import CATEGORIES
 
 
@@ -55,16 +56,18 @@ class LPR4MShopImageDataset(BaseDataset):
         self.ann_file = saved
 
     def load_data_list(self) -> List[dict]:
-        rows, report = load_training_videoinfo(self.ann_file, self.strict)
-        self.skipped_rows = report.skipped
-        seen: dict = {}
-        for row in rows:
-            if row.image_id not in seen:
-                seen[row.image_id] = row.category_id
+        index = ClipIndex.from_files(self.ann_file, max_frames=1,
+                                     strict=self.strict)
+        self.skipped_rows = index.report.skipped
+        # Image ids are numbered in order of first appearance; the first row
+        # of each image gives its category.
+        _, first_row = np.unique(index.arrays['image'], return_index=True)
+        categories = index.arrays['category'][first_row]
         prefix: Optional[str] = self.data_prefix.get('img_path', '')
         return [
             dict(
                 img_path=osp.join(prefix, f'{image_id}.jpg'),
                 gt_label=int(cat),
-                image_id=image_id) for image_id, cat in seen.items()
+                image_id=image_id)
+            for image_id, cat in zip(index.images, categories)
         ]

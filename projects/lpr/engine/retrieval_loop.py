@@ -47,8 +47,10 @@ def rank_queries(queries: Sequence[dict],
     by_live: Dict[str, List[int]] = defaultdict(list)
     for i, g in enumerate(gallery):
         by_live[g['live_id']].append(i)
-    emb = torch.stack([g['image_emb'].float() for g in gallery]) \
-        if gallery else torch.zeros(0)
+    live_emb = {
+        live: torch.stack([gallery[i]['image_emb'].float() for i in idx])
+        for live, idx in by_live.items()
+    }
     results = []
     for q in queries:
         out = dict(
@@ -59,7 +61,7 @@ def rank_queries(queries: Sequence[dict],
         out.update({k: q[k] for k in SPLIT_KEYS if q.get(k) is not None})
         idx = by_live.get(q['live_id'], [])
         if q.get('has_frames', True) and idx:
-            sims = emb[idx] @ q['clip_emb'].float()
+            sims = live_emb[q['live_id']] @ q['clip_emb'].float()
             scores, order = torch.sort(sims, descending=True, stable=True)
             order = [idx[i] for i in order.tolist()]
             scores = scores.tolist()

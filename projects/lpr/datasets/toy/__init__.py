@@ -1,13 +1,12 @@
 """A procedurally rendered LPR4M look-alike, written in the official formats.
 
-Import-light on purpose (numpy and OpenCV only), so the generator runs
-before the OpenMMLab stack is imported.
+The renderer itself needs only numpy and OpenCV.
 """
 from .categories import CATEGORIES, NUM_CATEGORIES, Category
-from .generator import (PRESETS, ToyConfig, compute_stats, describe,
-                        format_stats, generate, make_config)
+from .generator import (PRESETS, ToyConfig, compute_stats, format_stats,
+                        generate, make_config)
 
 __all__ = [
     'CATEGORIES', 'NUM_CATEGORIES', 'Category', 'PRESETS', 'ToyConfig',
-    'compute_stats', 'describe', 'format_stats', 'generate', 'make_config'
+    'compute_stats', 'format_stats', 'generate', 'make_config'
 ]

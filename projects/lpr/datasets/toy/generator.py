@@ -33,7 +33,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from multiprocessing import Pool
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -478,16 +478,7 @@ def format_stats(stats: Dict) -> str:
     return '\n'.join(lines)
 
 
-def describe(out_dir: str) -> Optional[str]:
-    """Summary of a generated set read back from its ``meta.json``."""
-    path = osp.join(out_dir, 'meta.json')
-    if not osp.exists(path):
-        return None
-    with open(path) as f:
-        return format_stats(json.load(f)['stats'])
-
-
 __all__ = [
     'ToyConfig', 'PRESETS', 'make_config', 'generate', 'compute_stats',
-    'format_stats', 'describe', 'URL_PREFIX'
+    'format_stats', 'URL_PREFIX'
 ]

@@ -69,9 +69,8 @@ class PackLPRInputs(BaseTransform):
                     f'shapes {sorted(shapes)}; resize them to one size')
             buf = results.get('frames_buffer')
             if (buf is not None and len(buf) == num and frames
-                    and all(f.base is buf for f in frames)
-                    and all(frames[i].ctypes.data == buf[i].ctypes.data
-                            for i in range(len(frames)))):
+                    and all(f.ctypes.data == buf[i].ctypes.data
+                            for i, f in enumerate(frames))):
                 # Frames were written in place (ResizeCropFlipFrames).
                 inputs['frames'] = torch.from_numpy(buf).permute(0, 3, 1, 2)
             elif frames:

@@ -6,9 +6,12 @@ from collections import Counter
 from typing import Dict, Optional
 
 import mmcv
+import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
+
+from .clip_sampling import uniform_indices
 
 # Per-process tallies of what the loaders skipped (each dataloader worker has
 # its own; the log lines name the process totals).
@@ -225,9 +228,6 @@ class LoadVideoFrames(BaseTransform):
         return float(reader.streams.video[0].average_rate)
 
     def transform(self, results: Dict) -> Optional[Dict]:
-        import numpy as np
-
-        from .clip_sampling import uniform_indices
         video = results['filename']
         clip = results.get('clip_id') or osp.splitext(osp.basename(video))[0]
         frames, inds = [], []

@@ -14,7 +14,6 @@ class _GatherWithGrad(torch.autograd.Function):
     def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
         world = dist.get_world_size()
         ctx.rank = dist.get_rank()
-        ctx.sizes = [None] * world
         sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device)
                  for _ in range(world)]
         dist.all_gather(
