@@ -9,7 +9,7 @@ from . import compat
 compat.apply_all()
 
 from . import datasets  # noqa: E402,F401
-from . import models  # noqa: E402,F401
+from . import models, text  # noqa: E402,F401
 from . import engine, evaluation  # noqa: E402,F401
 from .utils import registered_modules  # noqa: E402
 from .version import __version__  # noqa: E402

@@ -128,7 +128,7 @@ class PMDHead(BaseModule):
         self.loss_weight = loss_weight
         self.score_scale = score_scale
         self.num_heads = num_heads
-        d = embed_dims
+        self.embed_dims = d = embed_dims
         if variant == 'v0':
             self.query_pos = nn.Parameter(torch.zeros(num_query_tokens, d))
             nn.init.normal_(self.query_pos, std=0.01)

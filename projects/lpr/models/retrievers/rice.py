@@ -34,8 +34,10 @@ class RICE(BaseModel):
         icl_head: :class:`~lpr.models.ICLHead` config.
         pmd_head: :class:`~lpr.models.PMDHead` config (``None``: no PMD).
         pfr_head: :class:`~lpr.models.PFRHead` config (needs PMD).
-        text_encoder: a text encoder config: ASR → one extra key/value
-            token, title → one extra query token of PMD (``None``: no text).
+        text_encoder: a text encoder config (e.g.
+            :class:`~lpr.text.LPRTextEncoder`): ASR → its own linear layer →
+            one extra key/value token, title → its own linear layer → one
+            extra query token of PMD (``None``: no text). ICL is unchanged.
         use_boxes: pass the samples' ``patch_masks`` to the encoder for
             frames (box input).
         rerank: ``dict(top_k=10, weight=0.5)`` to re-score the embedding
@@ -67,6 +69,14 @@ class RICE(BaseModel):
         self.pfr_head = MODELS.build(pfr_head) if pfr_head else None
         self.text_encoder = MODELS.build(text_encoder) \
             if text_encoder else None
+        if self.text_encoder is not None:
+            if self.pmd_head is None:
+                raise ValueError('text enters PMD: set pmd_head')
+            text_dims = self.text_encoder.embed_dims
+            self.text_proj = torch.nn.ModuleDict({
+                key: torch.nn.Linear(text_dims, self.pmd_head.embed_dims)
+                for key in ('title', 'asr')
+            })
         self.use_boxes = use_boxes
         self.rerank = rerank
 
@@ -117,7 +127,7 @@ class RICE(BaseModel):
         if self.text_encoder is None:
             return None
         texts = [s.metainfo.get(key, '') or '' for s in data_samples]
-        return self.text_encoder(texts)  # (B, E)
+        return self.text_proj[key](self.text_encoder(texts))  # (B, E)
 
     # -------------------------------------------------------------- modes
     def forward(self, inputs: dict, data_samples=None, mode: str = 'tensor'):
