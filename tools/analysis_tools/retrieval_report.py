@@ -3,6 +3,8 @@ models' dumped predictions (``tools/test.py --out preds.pkl``).
 
     python tools/analysis_tools/retrieval_report.py --data-root data/toy_lpr4m \\
         --preds RICE=work_dirs/rice/preds.pkl
+
+``NAME=a.pkl,b.pkl,c.pkl`` (one run per seed) prints mean ± std over runs.
 """
 import argparse
 import json
@@ -69,14 +71,25 @@ def main():
         rows.append(('colour histogram', json.loads(out.strip().split(
             '\n')[-1])))
     for item in args.preds:
-        name, _, path = item.partition('=')
-        rows.append((name, from_predictions(path)))
+        name, _, paths = item.partition('=')
+        runs = [from_predictions(p) for p in paths.split(',')]
+        rows.append((f'{name} ({len(runs)} runs)' if len(runs) > 1 else name,
+                     {key: [r[key] for r in runs] for key in runs[0]}))
     head = '| method | ' + ' | '.join(f'R@{k}' for k in TOPK) + ' |'
     print(head)
     print('|' + ' --- |' * (len(TOPK) + 1))
     for name, m in rows:
-        print(f'| {name} | ' + ' | '.join(f"{m[f'R@{k}']:.1f}"
-                                          for k in TOPK) + ' |')
+        print(f'| {name} | ' + ' | '.join(
+            _cell(m[f'R@{k}']) for k in TOPK) + ' |')
+
+
+def _cell(values) -> str:
+    """A value, or mean ± sample std of a list of runs."""
+    if not isinstance(values, list):
+        return f'{values:.1f}'
+    if len(values) == 1:
+        return f'{values[0]:.1f}'
+    return f'{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}'
 
 
 if __name__ == '__main__':

@@ -1,8 +1,11 @@
 # The toy LPR4M set (tools/dataset_converters/make_toy_lpr4m.py), small
-# frames for CPU training. Queries are ranked within their live's gallery.
+# frames for CPU training: 96x96 inputs, 4 frames per clip in training
+# (chunk rule + cut-tail), 8 at test. Queries are ranked within their
+# live's gallery.
 data_root = 'data/toy_lpr4m'
-input_size = 64
-num_frames = 8
+input_size = 96
+num_frames = 4
+num_test_frames = 8
 
 train_pipeline = [
     dict(type='SampleClipFrames', num_frames=num_frames, rule='chunk'),
@@ -25,7 +28,7 @@ eval_resize = dict(
     random_crop=False,
     flip_prob=0.0)
 query_pipeline = [
-    dict(type='SampleClipFrames', num_frames=num_frames, rule='floor'),
+    dict(type='SampleClipFrames', num_frames=num_test_frames, rule='floor'),
     dict(type='LoadClipFrames', on_empty='keep'),
     eval_resize,
     dict(type='PackLPRInputs', empty_frame_size=(input_size, input_size)),
