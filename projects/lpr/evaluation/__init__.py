@@ -1,3 +1,3 @@
-from .metrics import LPRRetrievalMetric
+from .metrics import IntendedProductMetric, IPDBoxDumper, LPRRetrievalMetric
 
-__all__ = ['LPRRetrievalMetric']
+__all__ = ["IntendedProductMetric", "IPDBoxDumper", "LPRRetrievalMetric"]

@@ -1,3 +1,4 @@
+from . import detectors, layers, losses  # noqa: F401 (mmdet scope)
 from .data_preprocessor import CLIP_MEAN, CLIP_STD, LPRDataPreprocessor
 from .encoders import TokenEncoder
 from .heads import ICLHead, PFRHead, PMDHead, clip_embedding

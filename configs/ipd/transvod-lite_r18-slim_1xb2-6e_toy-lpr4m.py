@@ -1,0 +1,38 @@
+# Multi-frame intended-product detector (MD, TransVOD Lite) on the toy
+# LPR4M set: the toy SD (frozen, loaded from its checkpoint) + SeqHQM
+# stages keeping 20 -> 15 -> 10 of its 30 queries per frame, trained on
+# clips of 10 evenly spaced frames.
+#   python tools/train.py configs/ipd/transvod-lite_r18-slim_1xb2-6e_toy-lpr4m.py \
+#       --cfg-options load_from=work_dirs/dab-detr_r18-slim_1xb8-24e_toy-lpr4m/epoch_24.pth
+_base_ = [
+    '../_base_/models/dab-detr_r18-slim.py',
+    '../_base_/datasets/toy-lpr4m_ipd-clips.py',
+    'mmdet::_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['lpr'], allow_failed_imports=False)
+
+model = dict(
+    type='TransVODLite',
+    stage_topk=(20, 15, 10),
+    temporal_cfg=dict(num_heads=4, feedforward_channels=256, dropout=0.1),
+    freeze_detector=True,
+    data_preprocessor=dict(type='TrackDataPreprocessor'))
+load_from = 'work_dirs/dab-detr_r18-slim_1xb8-24e_toy-lpr4m/epoch_24.pth'
+
+max_epochs = 6
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=6)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2))
+param_scheduler = [
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[4, 5], gamma=0.1)
+]
+auto_scale_lr = dict(base_batch_size=2, enable=False)
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=6, max_keep_ckpts=1),
+    logger=dict(type='LoggerHook', interval=50))

@@ -1,0 +1,127 @@
+"""Intended-product detection AP, overall and per diversity split."""
+import contextlib
+import io
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+from mmdet.datasets.api_wrappers import COCO, COCOeval
+from mmdet.evaluation.metrics import CocoMetric
+from mmdet.registry import METRICS
+from mmengine.logging import MMLogger
+
+from ...datasets.diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
+
+SPLITS = OrderedDict(
+    product_scale=SCALE_TYPES,
+    visible_duration=DURATION_TYPES,
+    product_number=NUMBER_TYPES)
+
+
+@METRICS.register_module()
+class IntendedProductMetric(CocoMetric):
+    """COCO box AP / AP50 / AP75 over all frames, and AP50 per diversity
+    split (product scale, visible duration, number of products; each frame
+    takes its clip's type from the COCO file written by
+    ``lpr4m_to_coco.py``).
+
+    Accepts per-frame ``DetDataSample``\\ s (single-frame detector) and
+    per-clip ``TrackDataSample``\\ s (multi-frame detector) alike.
+
+    Args:
+        ann_file: the COCO file of the evaluated frames (it holds the
+            split types).
+        splits: split key → its types, in table order.
+        **kwargs: :class:`mmdet.evaluation.CocoMetric` arguments.
+    """
+
+    default_prefix: Optional[str] = 'ipd'
+
+    def __init__(self,
+                 ann_file: str,
+                 splits: Dict[str, Sequence[str]] = SPLITS,
+                 **kwargs) -> None:
+        kwargs.setdefault('metric', 'bbox')
+        super().__init__(ann_file=ann_file, **kwargs)
+        self.splits = splits
+
+    def process(self, data_batch: dict, data_samples: Sequence) -> None:
+        frames = []
+        for sample in data_samples:
+            if 'video_data_samples' in sample:
+                frames.extend(f.to_dict() for f in sample['video_data_samples'])
+            else:
+                frames.append(sample)
+        super().process(data_batch, frames)
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            metrics = super().compute_metrics(results)
+        out = OrderedDict(
+            AP=metrics['bbox_mAP'],
+            AP50=metrics['bbox_mAP_50'],
+            AP75=metrics['bbox_mAP_75'])
+        detections = self.detections([r for _, r in results])
+        frame_ids = [gt['img_id'] for gt, _ in results]
+        for key, types in self.splits.items():
+            for value in types:
+                ids = [
+                    i for i in frame_ids
+                    if self._coco_api.imgs[i].get(key) == value
+                ]
+                out[f'{key}/{value}/AP50'] = self.calculate(
+                    self._coco_api, detections, ids, self.cat_ids)[1]
+                out[f'{key}/{value}/frames'] = len(ids)
+        MMLogger.get_current_instance().info(self.table(out, self.splits))
+        return out
+
+    def detections(self, preds: Iterable[dict]) -> List[dict]:
+        """Predictions → COCO result entries (xywh, category ids)."""
+        entries = []
+        for pred in preds:
+            for box, score, label in zip(pred['bboxes'], pred['scores'],
+                                         pred['labels']):
+                entries.append(
+                    dict(
+                        image_id=pred['img_id'],
+                        bbox=self.xyxy2xywh(box),
+                        score=float(score),
+                        category_id=self.cat_ids[label]))
+        return entries
+
+    @staticmethod
+    def calculate(coco_gt: COCO, detections: List[dict],
+                  img_ids: Sequence[int], cat_ids: Sequence[int]) -> tuple:
+        """(AP, AP50, AP75) of ``detections`` on the frames ``img_ids``
+        (NaN when no frame, 0 when no detection there)."""
+        if not img_ids:
+            return (float('nan'), ) * 3
+        keep = set(img_ids)
+        dets = [d for d in detections if d['image_id'] in keep]
+        if not dets:
+            return (0.0, ) * 3
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco_dt = coco_gt.loadRes(dets)
+            ev = COCOeval(coco_gt, coco_dt, 'bbox')
+            ev.params.imgIds = list(img_ids)
+            ev.params.catIds = list(cat_ids)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        return tuple(float(max(v, 0.0)) for v in ev.stats[:3])
+
+    @staticmethod
+    def table(results: Dict[str, float],
+              splits: Dict[str, Sequence[str]]) -> str:
+        """The supplementary's layout: AP, AP50, AP75, then AP50 per split
+        (percent)."""
+        head = ['AP', 'AP50', 'AP75']
+        cells = [results[h] for h in head]
+        for key, types in splits.items():
+            for value in types:
+                head.append(f'{key.split("_")[-1]}:{value}')
+                cells.append(results[f'{key}/{value}/AP50'])
+        fmt = ' | '.join(
+            '  -' if np.isnan(c) else f'{100 * c:.1f}' for c in cells)
+        return ('\n| ' + ' | '.join(head) + ' |\n|' + ' --- |' * len(head) +
+                '\n| ' + fmt + ' |')

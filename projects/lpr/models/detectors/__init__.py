@@ -1,0 +1,3 @@
+from .transvod_lite import TransVODLite
+
+__all__ = ['TransVODLite']

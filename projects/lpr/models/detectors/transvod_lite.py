@@ -1,0 +1,168 @@
+"""TransVOD Lite on DAB-DETR: the multi-frame intended-product detector."""
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmdet.models.detectors import DABDETR
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample, OptSampleList, SampleList
+from mmengine.model import ModuleList
+from torch import Tensor
+
+from ..layers import SeqHQMStage
+
+
+@MODELS.register_module()
+class TransVODLite(DABDETR):
+    """A single-frame DAB-DETR (SD) followed by SeqHQM stages over the
+    frames of each clip (MD).
+
+    The SD runs the usual DETR template on the B·T frames of B clips; its
+    last-layer queries, boxes and class logits and each frame's encoder
+    memory feed the SeqHQM stages (top-k per frame, default 80 → 50 → 30),
+    which attend across the frames of a clip (never across clips) and
+    predict with their own heads. Every stage is supervised per frame with
+    the SD head's Hungarian loss (the last stage as ``loss_*``, earlier
+    ones as ``s{i}.loss_*``); predictions come from the last stage.
+
+    Inputs are (B, T, 3, H, W) clips with :class:`TrackDataSample`\\ s
+    (``TrackDataPreprocessor``), or (N, 3, H, W) frames of one clip with
+    :class:`DetDataSample`\\ s.
+
+    Args:
+        stage_topk: queries kept per frame by each stage (non-increasing,
+            each at most ``num_queries``).
+        temporal_cfg: ``num_heads``, ``feedforward_channels``, ``dropout``
+            of the stages' layers.
+        freeze_detector: keep the SD fixed (no gradients, eval mode): the
+            TransVOD Lite recipe trains only the temporal module.
+        *args, **kwargs: :class:`mmdet.models.DABDETR` arguments.
+    """
+
+    def __init__(self,
+                 *args,
+                 stage_topk: Sequence[int] = (80, 50, 30),
+                 temporal_cfg: dict = dict(
+                     num_heads=8, feedforward_channels=1024, dropout=0.1),
+                 freeze_detector: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        topk = list(stage_topk)
+        if not topk or any(k > self.num_queries for k in topk) or any(
+                a < b for a, b in zip(topk, topk[1:])):
+            raise ValueError(f'stage_topk {topk} must be non-increasing and '
+                             f'at most num_queries={self.num_queries}')
+        max_per_img = self.bbox_head.test_cfg.get('max_per_img', 1)
+        if max_per_img > topk[-1] * self.bbox_head.cls_out_channels:
+            raise ValueError(f'max_per_img={max_per_img} exceeds the last '
+                             f'stage\'s {topk[-1]} queries x classes')
+        self.stages = ModuleList(
+            SeqHQMStage(k, self.embed_dims, self.bbox_head.cls_out_channels,
+                        **temporal_cfg) for k in topk)
+        self.freeze_detector = freeze_detector
+        if freeze_detector:
+            for name, param in self.named_parameters():
+                if not name.startswith('stages.'):
+                    param.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'TransVODLite':
+        super().train(mode)
+        if self.freeze_detector and mode:
+            for name, module in self.named_children():
+                if name != 'stages':
+                    module.eval()
+        return self
+
+    # ------------------------------------------------------------ helpers
+    @staticmethod
+    def _frames(batch_inputs: Tensor, batch_data_samples: OptSampleList
+                ) -> Tuple[Tensor, List[DetDataSample], int]:
+        """Flatten clips: (B, T, 3, H, W) → (B·T, 3, H, W) and the B·T
+        frame samples; (N, 3, H, W) is one clip."""
+        if batch_inputs.dim() == 5:
+            frames = batch_inputs.flatten(0, 1)
+            samples = [
+                f for clip in batch_data_samples
+                for f in clip.video_data_samples
+            ] if batch_data_samples is not None else None
+            return frames, samples, batch_inputs.shape[0]
+        return batch_inputs, batch_data_samples, 1
+
+    def forward_clips(self, frames: Tensor, samples: List[DetDataSample],
+                      num_clips: int) -> List[Tuple[Tensor, Tensor]]:
+        """SD over the frames, then the SeqHQM stages.
+
+        Args:
+            frames: (B·T, 3, H, W), the T frames of a clip consecutive.
+            samples: the B·T frame samples (batch_input_shape, img_shape).
+            num_clips: B.
+
+        Returns:
+            list[tuple]: per stage, class logits (B·T, k, C) and boxes
+            (B·T, k, 4) (sigmoid cx, cy, w, h).
+        """
+        with torch.set_grad_enabled(torch.is_grad_enabled()
+                                    and not self.freeze_detector):
+            img_feats = self.extract_feat(frames)
+            encoder_inputs, decoder_inputs = self.pre_transformer(
+                img_feats, samples)
+            encoder_outputs = self.forward_encoder(**encoder_inputs)
+            query_inputs, _ = self.pre_decoder(**encoder_outputs)
+            decoder_inputs.update(query_inputs)
+            decoder_outputs = self.forward_decoder(**decoder_inputs)
+            hidden = decoder_outputs['hidden_states'][-1]
+            cls, boxes = self.bbox_head(
+                hidden[None], decoder_outputs['references'][-1][None])
+        memory = encoder_outputs['memory']
+        memory_pos = decoder_inputs['memory_pos']
+        memory_mask = decoder_inputs['memory_mask']
+        if memory_mask is not None:
+            memory_mask = memory_mask.bool()
+        query, cls, boxes = hidden, cls[0], boxes[0]
+        outputs = []
+        for stage in self.stages:
+            query, cls, boxes = stage(query, boxes, cls, memory, memory_pos,
+                                      memory_mask, num_clips)
+            outputs.append((cls, boxes))
+        return outputs
+
+    # -------------------------------------------------------------- modes
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        frames, samples, num_clips = self._frames(batch_inputs,
+                                                  batch_data_samples)
+        outputs = self.forward_clips(frames, samples, num_clips)
+        gts = [s.gt_instances for s in samples]
+        metas = [s.metainfo for s in samples]
+        losses = {}
+        last = len(outputs) - 1
+        for i, (cls, boxes) in enumerate(outputs):
+            prefix = '' if i == last else f's{i}.'
+            loss_cls, loss_bbox, loss_iou = \
+                self.bbox_head.loss_by_feat_single(cls, boxes, gts, metas)
+            losses[f'{prefix}loss_cls'] = loss_cls
+            losses[f'{prefix}loss_bbox'] = loss_bbox
+            losses[f'{prefix}loss_iou'] = loss_iou
+        return losses
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Per-frame predictions of the last stage, written to each frame
+        sample's ``pred_instances`` (``max_per_img`` boxes, 1 by default in
+        the LPR configs: the intended product)."""
+        frames, samples, num_clips = self._frames(batch_inputs,
+                                                  batch_data_samples)
+        cls, boxes = self.forward_clips(frames, samples, num_clips)[-1]
+        results = self.bbox_head.predict_by_feat(
+            cls[None], boxes[None], [s.metainfo for s in samples],
+            rescale=rescale)
+        for sample, result in zip(samples, results):
+            sample.pred_instances = result
+        return batch_data_samples
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: OptSampleList = None):
+        frames, samples, num_clips = self._frames(batch_inputs,
+                                                  batch_data_samples)
+        return self.forward_clips(frames, samples, num_clips)

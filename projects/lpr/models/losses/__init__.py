@@ -1,0 +1,3 @@
+from .torch_focal_loss import TorchFocalLoss
+
+__all__ = ['TorchFocalLoss']

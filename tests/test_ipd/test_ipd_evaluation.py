@@ -1,0 +1,146 @@
+"""Detection AP per diversity split, and detector boxes exported for the
+retriever."""
+import json
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS
+
+import lpr  # noqa: F401
+from lpr.datasets import convert_test, find_annotation, load_frame_boxes
+from lpr.evaluation import IntendedProductMetric, IPDBoxDumper
+
+
+@pytest.fixture(scope='module')
+def det_root(toy_root, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('ipd') / 'toy')
+    shutil.copytree(toy_root, root)
+    convert_test(root, osp.join(root, 'annotations', 'test1.json'), 1)
+    return root
+
+
+def _coco(root):
+    with open(osp.join(root, 'annotations', 'test1.json')) as f:
+        return json.load(f)
+
+
+def _frame_sample(im, boxes):
+    boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    return dict(
+        img_id=im['id'],
+        ori_shape=(im['height'], im['width']),
+        pred_instances=dict(
+            bboxes=boxes,
+            scores=torch.linspace(0.9, 0.5, len(boxes)),
+            labels=torch.zeros(len(boxes), dtype=torch.long)))
+
+
+def _gt_by_image(coco):
+    by_image = {}
+    for ann in coco['annotations']:
+        x, y, w, h = ann['bbox']
+        by_image.setdefault(ann['image_id'], []).append([x, y, x + w, y + h])
+    return by_image
+
+
+def test_split_ap50_on_hand_made_predictions(det_root):
+    coco = _coco(det_root)
+    gts = _gt_by_image(coco)
+    metric = IntendedProductMetric(
+        ann_file=osp.join(det_root, 'annotations', 'test1.json'))
+    metric.dataset_meta = dict(classes=('intended product', ))
+    scales = {im['product_scale'] for im in coco['images']}
+    assert len(scales) >= 2, 'the toy test set has several scale types'
+    perfect = sorted(scales)[0]
+    for im in coco['images']:
+        boxes = gts.get(im['id'], [])
+        if im['product_scale'] != perfect and boxes:
+            # A box far from the product elsewhere: a false positive.
+            boxes = [[0, 0, 2, 2]]
+        metric.process({}, [_frame_sample(im, boxes)])
+    results = metric.compute_metrics(metric.results)
+    assert results[f'product_scale/{perfect}/AP50'] == 1.0
+    for other in scales - {perfect}:
+        assert results[f'product_scale/{other}/AP50'] == 0.0
+    assert 0.0 < results['AP50'] < 1.0
+    n = {t: sum(im['product_scale'] == t for im in coco['images'])
+         for t in ('small', 'medium', 'large')}
+    for t, count in n.items():
+        assert results[f'product_scale/{t}/frames'] == count
+        if count == 0:
+            assert np.isnan(results[f'product_scale/{t}/AP50'])
+    table = IntendedProductMetric.table(results, metric.splits)
+    assert table.count('|') > 20 and 'scale:small' in table
+
+
+def test_clip_samples_are_evaluated_per_frame(det_root):
+    from mmdet.structures import DetDataSample, TrackDataSample
+    from mmengine.structures import InstanceData
+    coco = _coco(det_root)
+    gts = _gt_by_image(coco)
+    metric = IntendedProductMetric(
+        ann_file=osp.join(det_root, 'annotations', 'test1.json'))
+    metric.dataset_meta = dict(classes=('intended product', ))
+    by_video = {}
+    for im in coco['images']:
+        by_video.setdefault(im['video_id'], []).append(im)
+    for frames in by_video.values():
+        track = TrackDataSample()
+        samples = []
+        for im in frames:
+            s = DetDataSample(metainfo=dict(
+                img_id=im['id'], ori_shape=(im['height'], im['width'])))
+            d = _frame_sample(im, gts.get(im['id'], []))['pred_instances']
+            s.pred_instances = InstanceData(**d)
+            samples.append(s)
+        track.video_data_samples = samples
+        metric.process({}, [track.to_dict()])
+    assert len(metric.results) == len(coco['images'])
+    assert metric.compute_metrics(metric.results)['AP50'] == 1.0
+
+
+def test_exported_boxes_round_trip_into_the_retriever(det_root, tmp_path):
+    coco = _coco(det_root)
+    out = str(tmp_path / 'boxes.json')
+    dumper = IPDBoxDumper(
+        ann_file=osp.join(det_root, 'annotations', 'test1.json'),
+        out_file=out, score_thr=0.3)
+    images = coco['images']
+    for i, im in enumerate(images):
+        w, h = im['width'], im['height']
+        if i % 4 == 0:
+            boxes = []  # no detection: the frame is left out
+        else:
+            boxes = [[0.25 * w, 0.5 * h, 0.75 * w, h]]
+        dumper.process({}, [_frame_sample(im, boxes)])
+    stats = dumper.compute_metrics(dumper.results)
+    assert stats['frames'] == len(images)
+    boxes = load_frame_boxes(out)
+    assert len(boxes) == stats['frames_with_boxes'] == sum(
+        1 for i in range(len(images)) if i % 4)
+    name = images[1]['frame_name']
+    assert boxes[name] == [[0.25, 0.5, 0.75, 1.0]]
+    # The retriever reads the file as its box input.
+    pipeline = [
+        dict(type='SampleClipFrames', num_frames=8, rule='floor'),
+        dict(type='LoadClipFrames', on_empty='keep'),
+        dict(type='ResizeCropFlipFrames', size=64, resize=64,
+             random_crop=False, flip_prob=0.0),
+        dict(type='BoxToPatchMask', input_size=64, patch_size=16),
+        dict(type='PackLPRInputs', empty_frame_size=(64, 64)),
+    ]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        ds = DATASETS.build(
+            dict(type='LPR4MQueryDataset', data_root=det_root,
+                 box_file=out, pipeline=pipeline))
+    idx = next(i for i in range(len(ds))
+               if name in ds.get_data_info(i)['frame_ids'])
+    info = ds.get_data_info(idx)
+    pos = info['frame_ids'].index(name)
+    assert info['frame_boxes'][pos] == [[0.25, 0.5, 0.75, 1.0]]
+    masks = ds[idx]['data_samples'].patch_masks
+    assert masks.shape[-1] == 17 and not masks.all()
