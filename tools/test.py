@@ -25,6 +25,10 @@ def parse_args():
         '--out', type=str,
         help='dump predictions to a pickle file for offline evaluation')
     parser.add_argument(
+        '--out-boxes', type=str,
+        help='detectors: also write each frame\'s boxes as a JSON '
+        '{frame_id: [[x1, y1, x2, y2], ...]} for the retriever\'s box input')
+    parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir', help='directory where painted predictions are saved; '
@@ -74,6 +78,14 @@ def main():
             'The dump file must be a pkl file.'
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
+    if args.out_boxes is not None:
+        from lpr.evaluation import IPDBoxDumper
+        dataset = cfg.test_dataloader.dataset
+        runner.test_evaluator.metrics.append(
+            IPDBoxDumper(
+                ann_file=osp.join(dataset.get('data_root', ''),
+                                  dataset.ann_file),
+                out_file=args.out_boxes))
     runner.test()
 
 

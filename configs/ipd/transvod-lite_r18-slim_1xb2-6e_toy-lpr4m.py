@@ -3,7 +3,7 @@
 # stages keeping 20 -> 15 -> 10 of its 30 queries per frame, trained on
 # clips of 10 evenly spaced frames.
 #   python tools/train.py configs/ipd/transvod-lite_r18-slim_1xb2-6e_toy-lpr4m.py \
-#       --cfg-options load_from=work_dirs/dab-detr_r18-slim_1xb8-24e_toy-lpr4m/epoch_24.pth
+#       --cfg-options load_from=work_dirs/dab-detr_r18-slim_1xb8-12e_toy-lpr4m/epoch_12.pth
 _base_ = [
     '../_base_/models/dab-detr_r18-slim.py',
     '../_base_/datasets/toy-lpr4m_ipd-clips.py',
@@ -17,7 +17,7 @@ model = dict(
     temporal_cfg=dict(num_heads=4, feedforward_channels=256, dropout=0.1),
     freeze_detector=True,
     data_preprocessor=dict(type='TrackDataPreprocessor'))
-load_from = 'work_dirs/dab-detr_r18-slim_1xb8-24e_toy-lpr4m/epoch_24.pth'
+load_from = 'work_dirs/dab-detr_r18-slim_1xb8-12e_toy-lpr4m/epoch_12.pth'
 
 max_epochs = 6
 train_cfg = dict(

@@ -140,6 +140,24 @@ def test_masked_vit_forward_matches_the_plain_one():
     assert not torch.allclose(t1, t3, atol=1e-3)
 
 
+def test_cnn_box_mask_pools_the_global_token_inside_the_box():
+    enc = build(
+        dict(type='TokenEncoder', in_channels=64, embed_dims=8,
+             backbone=dict(type='ResNet', depth=18, base_channels=8,
+                           stem_channels=8, out_indices=(3, )))).eval()
+    x = torch.randn(2, 3, 64, 64)  # 2x2 map: 4 cells + the global token
+    g_all, tokens = enc(x)
+    g_full, _ = enc(x, torch.ones(2, 5, dtype=torch.bool))
+    assert torch.allclose(g_all, g_full, atol=1e-5)
+    mask = torch.tensor([[True, True, False, False, True]] * 2)
+    g_box, tokens_box = enc(x, mask)
+    # The global token is the projection of the kept cells' mean.
+    assert torch.allclose(g_box, tokens[:, [1, 4]].mean(1), atol=1e-5)
+    assert torch.allclose(tokens_box[:, 1:], tokens[:, 1:], atol=1e-5)
+    with pytest.raises(ValueError, match='cells'):
+        enc(x, torch.ones(2, 10, dtype=torch.bool))
+
+
 @pytest.mark.parametrize('backbone, channels', [
     (dict(type='ResNet', depth=18, base_channels=8, stem_channels=8,
           out_indices=(3, )), 64),

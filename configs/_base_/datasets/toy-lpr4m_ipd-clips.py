@@ -1,6 +1,6 @@
 # The toy LPR4M detection set as clips (CocoVID videos) for the multi-frame
 # detector: T evenly spaced frames per clip in training, every frame of a
-# clip at test (toy test clips have at most 10 frames).
+# clip at test.
 data_root = 'data/toy_lpr4m'
 num_classes = 1
 num_frames = 10
@@ -21,8 +21,8 @@ train_pipeline = [
         ]),
     dict(type='PackTrackInputs'),
 ]
+# In test mode the video dataset itself gives every frame of a clip.
 test_pipeline = [
-    dict(type='ClipFrameSample', num_frames=num_frames, rule='linspace'),
     dict(
         type='TransformBroadcaster',
         transforms=[

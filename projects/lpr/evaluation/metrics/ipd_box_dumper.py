@@ -41,17 +41,20 @@ class IPDBoxDumper(BaseMetric):
         self.score_thr = score_thr
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
+        # One entry per dataset item (a frame or a clip's frames).
         for sample in data_samples:
-            frames = sample.get('video_data_samples') or [sample]
-            for frame in frames:
+            group = []
+            for frame in sample.get('video_data_samples') or [sample]:
                 if hasattr(frame, 'to_dict'):
                     frame = frame.to_dict()
                 pred = frame['pred_instances']
                 keep = pred['scores'] >= self.score_thr
-                self.results.append(
+                group.append(
                     (frame['img_id'], pred['bboxes'][keep].cpu().tolist()))
+            self.results.append(group)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        results = [frame for group in results for frame in group]
         with get_local_path(self.ann_file) as path, \
                 open(path, encoding='utf-8') as f:
             images = {im['id']: im for im in json.load(f)['images']}

@@ -46,15 +46,20 @@ class IntendedProductMetric(CocoMetric):
         self.splits = splits
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
-        frames = []
+        """One entry per sample (a frame, or a clip's frames): results are
+        collected per dataset item, so a clip must stay one entry."""
         for sample in data_samples:
+            frames = [sample]
             if 'video_data_samples' in sample:
-                frames.extend(f.to_dict() for f in sample['video_data_samples'])
-            else:
-                frames.append(sample)
-        super().process(data_batch, frames)
+                frames = [f.to_dict() for f in sample['video_data_samples']]
+            start = len(self.results)
+            super().process(data_batch, frames)
+            group = self.results[start:]
+            del self.results[start:]
+            self.results.append(group)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        results = [frame for group in results for frame in group]
         with contextlib.redirect_stdout(io.StringIO()):
             metrics = super().compute_metrics(results)
         out = OrderedDict(

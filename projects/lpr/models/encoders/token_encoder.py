@@ -23,7 +23,8 @@ class TokenEncoder(BaseModule):
 
     Box mode: a (N, 1 + P) ``patch_mask`` is used as the key padding mask of
     every self-attention layer of a ViT (frames only), so attention ignores
-    the patches outside the intended-product box.
+    the patches outside the intended-product box; a CNN averages only the
+    feature-map positions inside the box into its global token.
 
     Args:
         backbone: the backbone config (``type='mmdet.ResNet'`` for mmdet's).
@@ -89,8 +90,10 @@ class TokenEncoder(BaseModule):
 
         Args:
             images: (N, 3, H, W) normalised images.
-            patch_mask: (N, L) bool, True for tokens to attend to (ViT
-                only); ``None`` attends to all.
+            patch_mask: (N, L) bool, True for tokens to attend to; ``None``
+                attends to all. ViTs use it as the attention key mask; CNNs
+                pool the global token over the kept positions only (the
+                feature map must match the mask's grid).
 
         Returns:
             tuple: global embeddings (N, E) and tokens (N, L, E).
@@ -101,7 +104,17 @@ class TokenEncoder(BaseModule):
             out = self.backbone(images)
             fmap = out[-1] if isinstance(out, (tuple, list)) else out
             flat = fmap.flatten(2).transpose(1, 2)  # (N, HW, C)
-            tokens = torch.cat([flat.mean(1, keepdim=True), flat], dim=1)
+            if patch_mask is None:
+                pooled = flat.mean(1, keepdim=True)
+            else:
+                keep = patch_mask[:, 1:].to(flat.dtype)
+                if keep.shape[1] != flat.shape[1]:
+                    raise ValueError(
+                        f'patch mask has {keep.shape[1]} cells, the feature '
+                        f'map {flat.shape[1]} positions')
+                pooled = (flat * keep[..., None]).sum(1, keepdim=True) / \
+                    keep.sum(1).clamp(min=1)[:, None, None]
+            tokens = torch.cat([pooled, flat], dim=1)
         tokens = self.proj(tokens)
         return tokens[:, 0], tokens
 

@@ -9,9 +9,9 @@ _base_ = [
 ]
 custom_imports = dict(imports=['lpr'], allow_failed_imports=False)
 
-max_epochs = 24
+max_epochs = 12
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=8)
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=12)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -21,10 +21,10 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[18], gamma=0.1)
+         milestones=[9], gamma=0.1)
 ]
 auto_scale_lr = dict(base_batch_size=8, enable=False)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=8, max_keep_ckpts=2),
+    checkpoint=dict(type='CheckpointHook', interval=12, max_keep_ckpts=1),
     logger=dict(type='LoggerHook', interval=50))
 env_cfg = dict(dist_cfg=dict(backend='nccl'))

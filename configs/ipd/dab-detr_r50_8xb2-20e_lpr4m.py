@@ -1,0 +1,80 @@
+# Single-frame intended-product detector (SD) on LPR4M, the paper's recipe:
+# DAB-DETR, ResNet-50, 6+6 layers, 300 queries, 34 categories; AdamW lr 1e-4
+# (backbone 1e-5), weight decay 1e-4, 20 epochs with a x0.1 drop at 15,
+# multi-scale training (shortest side 480-800, longest <= 1333), initialised
+# from mmdet's COCO DAB-DETR (its 80-class head is not loaded). The
+# prediction is the top-scoring box of each frame.
+#   python tools/dataset_converters/lpr4m_to_coco.py data/lpr4m --classes 34
+#   bash tools/dist_train.sh configs/ipd/dab-detr_r50_8xb2-20e_lpr4m.py 8
+# Frames are read by path from the COCO files: keep them as id-named
+# folders (training_frames/<clip>/<frame>.jpg, test_frames/...).
+_base_ = ['mmdet::dab_detr/dab-detr_r50_8xb2-50e_coco.py']
+custom_imports = dict(imports=['lpr'], allow_failed_imports=False)
+
+data_root = 'data/lpr4m'
+num_classes = 34
+train_ann = f'annotations/lpr_det_train_{num_classes}cls.json'
+test_ann = f'annotations/lpr_det_test_{num_classes}cls.json'
+
+model = dict(
+    bbox_head=dict(
+        num_classes=num_classes,
+        # Plain-PyTorch focal loss: identical on CPU and on any CUDA build.
+        loss_cls=dict(type='TorchFocalLoss')),
+    test_cfg=dict(max_per_img=1))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, s) for s in range(480, 801, 32)],
+        keep_ratio=True),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor')),
+]
+train_dataloader = dict(
+    dataset=dict(
+        type='LPR4MDetDataset',
+        data_root=data_root,
+        ann_file=train_ann,
+        data_prefix=dict(img=''),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        type='LPR4MDetDataset',
+        data_root=data_root,
+        ann_file=test_ann,
+        data_prefix=dict(img=''),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    _delete_=True,
+    type='IntendedProductMetric',
+    ann_file=f'{data_root}/{test_ann}')
+test_evaluator = val_evaluator
+
+max_epochs = 20
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-4, weight_decay=1e-4),
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
+param_scheduler = [
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[15], gamma=0.1)
+]
+# Global batch 16 (8 GPUs x 2).
+auto_scale_lr = dict(base_batch_size=16, enable=False)
+# mmdet's COCO DAB-DETR weights (model zoo), downloaded beforehand.
+load_from = 'checkpoints/dab-detr_r50_8xb2-50e_coco.pth'
