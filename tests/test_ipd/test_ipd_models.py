@@ -16,7 +16,7 @@ from lpr.models.losses import TorchFocalLoss
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MD_CONFIG = osp.join(ROOT,
-                     'configs/ipd/transvod-lite_r18-slim_1xb2-6e_toy-lpr4m.py')
+                     'configs/ipd/transvod-lite_r18-slim_1xb2-3e_toy-lpr4m.py')
 
 
 def test_gather_topk_queries_picks_the_best_per_frame():

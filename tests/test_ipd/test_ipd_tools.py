@@ -11,7 +11,7 @@ from conftest import ROOT, run_env
 from lpr.datasets import convert_test, convert_training, load_frame_boxes
 
 SD = osp.join(ROOT, 'configs/ipd/dab-detr_r18-slim_1xb8-12e_toy-lpr4m.py')
-MD = osp.join(ROOT, 'configs/ipd/transvod-lite_r18-slim_1xb2-6e_toy-lpr4m.py')
+MD = osp.join(ROOT, 'configs/ipd/transvod-lite_r18-slim_1xb2-3e_toy-lpr4m.py')
 
 
 def _tool(name, *args):

@@ -18,7 +18,7 @@ WORK="$(realpath -m "${2:-$ROOT/work_dirs/toy_ipd}")"
 PY="${PYTHON:-python}"
 EPOCHS="${RICE_EPOCHS:-20}"
 SD_CFG=configs/ipd/dab-detr_r18-slim_1xb8-12e_toy-lpr4m.py
-MD_CFG=configs/ipd/transvod-lite_r18-slim_1xb2-6e_toy-lpr4m.py
+MD_CFG=configs/ipd/transvod-lite_r18-slim_1xb2-3e_toy-lpr4m.py
 BOX_CFG=configs/rice/rice-box_r18-slim_1xb32-20e_toy-lpr4m.py
 PATCH_CFG=configs/rice/rice_r18-slim_1xb32-20e_toy-lpr4m.py
 cd "$ROOT"
@@ -58,7 +58,7 @@ SD="$WORK/sd/epoch_12.pth"
 run "$WORK/sd_test.log" "$PY" tools/test.py "$SD_CFG" "$SD" \
     --work-dir "$WORK/sd" --out-boxes "$WORK/sd_boxes.json" \
     --cfg-options "${det_opts[@]}"
-MD="$WORK/md/epoch_6.pth"
+MD="$WORK/md/epoch_3.pth"
 [[ -f "$MD" ]] || run "$WORK/md_train.log" "$PY" tools/train.py "$MD_CFG" \
     --work-dir "$WORK/md" --cfg-options "${det_opts[@]}" "load_from=$SD"
 run "$WORK/md_test.log" "$PY" tools/test.py "$MD_CFG" "$MD" \

@@ -2,7 +2,7 @@
 # LPR4M set: the toy SD (frozen, loaded from its checkpoint) + SeqHQM
 # stages keeping 20 -> 15 -> 10 of its 30 queries per frame, trained on
 # clips of 10 evenly spaced frames.
-#   python tools/train.py configs/ipd/transvod-lite_r18-slim_1xb2-6e_toy-lpr4m.py \
+#   python tools/train.py configs/ipd/transvod-lite_r18-slim_1xb2-3e_toy-lpr4m.py \
 #       --cfg-options load_from=work_dirs/dab-detr_r18-slim_1xb8-12e_toy-lpr4m/epoch_12.pth
 _base_ = [
     '../_base_/models/dab-detr_r18-slim.py',
@@ -19,9 +19,9 @@ model = dict(
     data_preprocessor=dict(type='TrackDataPreprocessor'))
 load_from = 'work_dirs/dab-detr_r18-slim_1xb8-12e_toy-lpr4m/epoch_12.pth'
 
-max_epochs = 6
+max_epochs = 3
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=6)
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=3)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -30,9 +30,9 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=0.1, norm_type=2))
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[4, 5], gamma=0.1)
+         milestones=[2], gamma=0.1)
 ]
 auto_scale_lr = dict(base_batch_size=2, enable=False)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=6, max_keep_ckpts=1),
+    checkpoint=dict(type='CheckpointHook', interval=3, max_keep_ckpts=1),
     logger=dict(type='LoggerHook', interval=50))
