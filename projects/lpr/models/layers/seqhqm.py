@@ -48,7 +48,28 @@ class _FFN(nn.Sequential):
             nn.Dropout(dropout), nn.Linear(hidden, dims))
 
 
-class TemporalQueryEncoderLayer(BaseModule):
+class _AttentionPairLayer(BaseModule):
+    """Self-attention, a second attention and an FFN, each followed by
+    dropout, a residual and a LayerNorm (post-norm)."""
+
+    def __init__(self,
+                 embed_dims: int = 256,
+                 num_heads: int = 8,
+                 feedforward_channels: int = 1024,
+                 dropout: float = 0.1,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.self_attn = nn.MultiheadAttention(
+            embed_dims, num_heads, dropout=dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(
+            embed_dims, num_heads, dropout=dropout, batch_first=True)
+        self.ffn = _FFN(embed_dims, feedforward_channels, dropout)
+        self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
+        self.dropout = nn.Dropout(dropout)
+
+
+class TemporalQueryEncoderLayer(_AttentionPairLayer):
     """Self-attention over the kept queries of all frames of a clip, then
     attention whose keys/values are that same input set, then an FFN
     (post-norm).
@@ -60,21 +81,6 @@ class TemporalQueryEncoderLayer(BaseModule):
         dropout: dropout of attention outputs and FFN.
     """
 
-    def __init__(self,
-                 embed_dims: int = 256,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 1024,
-                 dropout: float = 0.1,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.self_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.ffn = _FFN(embed_dims, feedforward_channels, dropout)
-        self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
-        self.dropout = nn.Dropout(dropout)
-
     def forward(self, queries: Tensor) -> Tensor:
         """(B, T·k, D) → (B, T·k, D)."""
         x = self.norms[0](
@@ -85,7 +91,7 @@ class TemporalQueryEncoderLayer(BaseModule):
         return self.norms[2](x + self.dropout(self.ffn(x)))
 
 
-class FrameDecoderLayer(BaseModule):
+class FrameDecoderLayer(_AttentionPairLayer):
     """One decoder layer per frame: self-attention among the frame's kept
     queries, plain cross-attention into the frame's own encoder memory,
     FFN (post-norm). Query positions come from the reference boxes (sine
@@ -98,22 +104,9 @@ class FrameDecoderLayer(BaseModule):
         dropout: dropout of attention outputs and FFN.
     """
 
-    def __init__(self,
-                 embed_dims: int = 256,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 1024,
-                 dropout: float = 0.1,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.embed_dims = embed_dims
+    def __init__(self, embed_dims: int = 256, *args, **kwargs) -> None:
+        super().__init__(embed_dims, *args, **kwargs)
         self.ref_point_head = MLP(2 * embed_dims, embed_dims, embed_dims, 2)
-        self.self_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.ffn = _FFN(embed_dims, feedforward_channels, dropout)
-        self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, query: Tensor, reference: Tensor, memory: Tensor,
                 memory_pos: Tensor,
