@@ -2,6 +2,7 @@
 recipe's decoupled learning rates; the real-data pipelines on toy data."""
 import glob
 import os.path as osp
+import shutil
 
 import pytest
 import torch
@@ -74,6 +75,15 @@ def test_paper_recipe_decoupled_learning_rates():
     assert g.shape == (1, 512) and tokens.shape == (1, 50, 512)
 
 
+@pytest.fixture(scope='module')
+def toy_copy(toy_root, tmp_path_factory):
+    """A private copy: building the datasets caches an index next to the
+    annotations."""
+    root = str(tmp_path_factory.mktemp('configs') / 'toy')
+    shutil.copytree(toy_root, root)
+    return root
+
+
 def _toy_folder_dataset(cfg_ds, toy_root):
     """The config's dataset on the toy set (id-named folders, not shards)."""
     cfg_ds = dict(cfg_ds, data_root=toy_root)
@@ -88,7 +98,8 @@ def _toy_folder_dataset(cfg_ds, toy_root):
     'rice-box_vit-b-p32_8xb32-1e_lpr4m.py',
     'rice-mmf_vit-b-p32_4xb32-5000iter_lpr4m.py',
 ])
-def test_real_data_pipelines_on_toy_data(name, toy_root):
+def test_real_data_pipelines_on_toy_data(name, toy_copy):
+    toy_root = toy_copy
     cfg = Config.fromfile(osp.join(ROOT, 'configs/rice', name))
     train = _toy_folder_dataset(cfg.train_dataloader.dataset, toy_root)
     sample = train[0]

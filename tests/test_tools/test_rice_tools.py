@@ -75,3 +75,15 @@ def test_train_then_test_dumps_rankings(toy_root, tmp_path):
     assert [p['pred_ranking'] for p in load(out2)] == [
         p['pred_ranking'] for p in preds
     ]
+    # The report: chance, one run, and mean ± std over runs.
+    proc = subprocess.run(
+        [sys.executable, f'{ROOT}/tools/analysis_tools/retrieval_report.py',
+         '--data-root', root, '--no-baseline', '--preds', f'one={out}',
+         f'two={out},{out2}'],
+        env=run_env(), capture_output=True, text=True, timeout=600,
+        check=True)
+    rows = {line.split('|')[1].strip(): line for line in
+            proc.stdout.splitlines() if line.startswith('| ')}
+    assert 'chance (random ranking of the live gallery)' in rows
+    r1 = rows['one'].split('|')[2].strip()
+    assert rows['two (2 runs)'].split('|')[2].strip() == f'{r1} ± 0.0'
