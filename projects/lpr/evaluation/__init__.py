@@ -1,3 +1,3 @@
 from .metrics import IntendedProductMetric, IPDBoxDumper, LPRRetrievalMetric
 
-__all__ = ["IntendedProductMetric", "IPDBoxDumper", "LPRRetrievalMetric"]
+__all__ = ['IntendedProductMetric', 'IPDBoxDumper', 'LPRRetrievalMetric']

@@ -9,6 +9,8 @@ from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 from mmdet.registry import METRICS
 
+from .ipd_metric import sample_frames
+
 
 @METRICS.register_module()
 class IPDBoxDumper(BaseMetric):
@@ -44,9 +46,7 @@ class IPDBoxDumper(BaseMetric):
         # One entry per dataset item (a frame or a clip's frames).
         for sample in data_samples:
             group = []
-            for frame in sample.get('video_data_samples') or [sample]:
-                if hasattr(frame, 'to_dict'):
-                    frame = frame.to_dict()
+            for frame in sample_frames(sample):
                 pred = frame['pred_instances']
                 keep = pred['scores'] >= self.score_thr
                 group.append(

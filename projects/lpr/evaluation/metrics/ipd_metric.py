@@ -1,13 +1,16 @@
 """Intended-product detection AP, overall and per diversity split."""
 import contextlib
 import io
+import os.path as osp
+import tempfile
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
+from mmengine.fileio import load
 from mmengine.logging import MMLogger
 
 from ...datasets.diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
@@ -16,6 +19,13 @@ SPLITS = OrderedDict(
     product_scale=SCALE_TYPES,
     visible_duration=DURATION_TYPES,
     product_number=NUMBER_TYPES)
+
+
+def sample_frames(sample: dict) -> List[dict]:
+    """The frames of an evaluated sample as dicts: the sample itself (a
+    ``DetDataSample``) or the frames of a clip (a ``TrackDataSample``)."""
+    frames = sample.get('video_data_samples') or [sample]
+    return [f.to_dict() if hasattr(f, 'to_dict') else f for f in frames]
 
 
 @METRICS.register_module()
@@ -49,24 +59,31 @@ class IntendedProductMetric(CocoMetric):
         """One entry per sample (a frame, or a clip's frames): results are
         collected per dataset item, so a clip must stay one entry."""
         for sample in data_samples:
-            frames = [sample]
-            if 'video_data_samples' in sample:
-                frames = [f.to_dict() for f in sample['video_data_samples']]
             start = len(self.results)
-            super().process(data_batch, frames)
+            super().process(data_batch, sample_frames(sample))
             group = self.results[start:]
             del self.results[start:]
             self.results.append(group)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         results = [frame for group in results for frame in group]
-        with contextlib.redirect_stdout(io.StringIO()):
-            metrics = super().compute_metrics(results)
+        user_prefix = self.outfile_prefix
+        with tempfile.TemporaryDirectory() as tmp, \
+                contextlib.redirect_stdout(io.StringIO()):
+            # CocoMetric writes the detections (results2json); the split
+            # AP reads them back instead of converting them again.
+            self.outfile_prefix = user_prefix or osp.join(tmp, 'results')
+            try:
+                metrics = super().compute_metrics(results)
+                detections = load(f'{self.outfile_prefix}.bbox.json')
+            finally:
+                self.outfile_prefix = user_prefix
+            coco_dt = self._coco_api.loadRes(detections) \
+                if detections else None
         out = OrderedDict(
             AP=metrics['bbox_mAP'],
             AP50=metrics['bbox_mAP_50'],
             AP75=metrics['bbox_mAP_75'])
-        detections = self.detections([r for _, r in results])
         frame_ids = [gt['img_id'] for gt, _ in results]
         for key, types in self.splits.items():
             for value in types:
@@ -75,38 +92,21 @@ class IntendedProductMetric(CocoMetric):
                     if self._coco_api.imgs[i].get(key) == value
                 ]
                 out[f'{key}/{value}/AP50'] = self.calculate(
-                    self._coco_api, detections, ids, self.cat_ids)[1]
+                    self._coco_api, coco_dt, ids, self.cat_ids)[1]
                 out[f'{key}/{value}/frames'] = len(ids)
         MMLogger.get_current_instance().info(self.table(out, self.splits))
         return out
 
-    def detections(self, preds: Iterable[dict]) -> List[dict]:
-        """Predictions → COCO result entries (xywh, category ids)."""
-        entries = []
-        for pred in preds:
-            for box, score, label in zip(pred['bboxes'], pred['scores'],
-                                         pred['labels']):
-                entries.append(
-                    dict(
-                        image_id=pred['img_id'],
-                        bbox=self.xyxy2xywh(box),
-                        score=float(score),
-                        category_id=self.cat_ids[label]))
-        return entries
-
     @staticmethod
-    def calculate(coco_gt: COCO, detections: List[dict],
+    def calculate(coco_gt: COCO, coco_dt: Optional[COCO],
                   img_ids: Sequence[int], cat_ids: Sequence[int]) -> tuple:
-        """(AP, AP50, AP75) of ``detections`` on the frames ``img_ids``
-        (NaN when no frame, 0 when no detection there)."""
+        """(AP, AP50, AP75) of the detections ``coco_dt`` on the frames
+        ``img_ids`` (NaN when no frame, 0 when no detection there)."""
         if not img_ids:
             return (float('nan'), ) * 3
-        keep = set(img_ids)
-        dets = [d for d in detections if d['image_id'] in keep]
-        if not dets:
+        if coco_dt is None:
             return (0.0, ) * 3
         with contextlib.redirect_stdout(io.StringIO()):
-            coco_dt = coco_gt.loadRes(dets)
             ev = COCOeval(coco_gt, coco_dt, 'bbox')
             ev.params.imgIds = list(img_ids)
             ev.params.catIds = list(cat_ids)
