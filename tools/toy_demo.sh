@@ -22,25 +22,20 @@ fi
 "$PY" tools/dataset_converters/make_toy_lpr4m.py \
     --out "$OUT" --preset demo --seed "$SEED" --shards
 
-data_opts=(
-    "train_dataloader.dataset.data_root=$OUT"
-    "val_dataloader.dataset.data_root=$OUT"
-    "test_dataloader.dataset.data_root=$OUT"
-    "val_cfg.gallery_dataloader.dataset.data_root=$OUT"
-    "test_cfg.gallery_dataloader.dataset.data_root=$OUT"
-)
-# 2. Train (about 6 minutes on 2 CPU cores; log in $WORK/rice).
+source tools/misc/toy_options.sh
+toy_data_opts "$OUT"
+
+# 2. Train (about 7 minutes on 2 CPU cores; log in $WORK/train.log).
 rm -rf "$WORK/rice" && mkdir -p "$WORK"
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK/rice" \
-    --cfg-options "randomness.seed=$SEED" "${data_opts[@]}" \
-    > "$WORK/train.log" 2>&1 || { tail -50 "$WORK/train.log"; exit 1; }
+run_quiet "$WORK/train.log" "$PY" tools/train.py "$CONFIG" --work-dir "$WORK/rice" \
+    --cfg-options "randomness.seed=$SEED" "${TOY_DATA_OPTS[@]}"
 grep -E "Epoch\(val\)" "$WORK/train.log" \
     | sed -E 's#.*Epoch\(val\) \[([0-9]+)\]\[[0-9/]+\] +retrieval/R@1: ([0-9.]+).*#  val after epoch \1: R@1 \2#' || true
 
 # 3. Test: dump per-query rankings.
-"$PY" tools/test.py "$CONFIG" "$WORK/rice/epoch_20.pth" --work-dir "$WORK/rice" \
-    --out "$WORK/rice/preds.pkl" --cfg-options "${data_opts[@]}" \
-    > "$WORK/test.log" 2>&1 || { tail -50 "$WORK/test.log"; exit 1; }
+run_quiet "$WORK/test.log" "$PY" tools/test.py "$CONFIG" "$WORK/rice/epoch_20.pth" \
+    --work-dir "$WORK/rice" --out "$WORK/rice/preds.pkl" \
+    --cfg-options "${TOY_DATA_OPTS[@]}"
 
 # 4. The R@k table.
 echo

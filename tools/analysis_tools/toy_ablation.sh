@@ -14,18 +14,10 @@ SEEDS="${SEEDS:-0 1 2}"
 PY="${PYTHON:-python}"
 cd "$ROOT"
 
-data_opts=(
-    "train_dataloader.dataset.data_root=$DATA"
-    "val_dataloader.dataset.data_root=$DATA"
-    "test_dataloader.dataset.data_root=$DATA"
-    "val_cfg.gallery_dataloader.dataset.data_root=$DATA"
-    "test_cfg.gallery_dataloader.dataset.data_root=$DATA"
-)
-schedule_opts=(
-    "train_cfg.max_epochs=$EPOCHS" "train_cfg.val_interval=$EPOCHS"
-    "param_scheduler.1.T_max=$((EPOCHS - 2))" "param_scheduler.1.end=$EPOCHS"
-    "default_hooks.checkpoint.interval=$EPOCHS"
-)
+source tools/misc/toy_options.sh
+toy_data_opts "$DATA"
+toy_schedule_opts "$EPOCHS"
+
 declare -A CONFIGS=(
     [ICL]=configs/rice/rice-icl_r18-slim_1xb32-20e_toy-lpr4m.py
     [ICL+PMD]=configs/rice/rice-icl-pmd_r18-slim_1xb32-20e_toy-lpr4m.py
@@ -40,18 +32,18 @@ for seed in $SEEDS; do
         wd="$WORK/${name//+/_}/seed$seed"
         mkdir -p "$wd"
         if [[ ! -f "$wd/epoch_$EPOCHS.pth" ]]; then
-            "$PY" tools/train.py "$cfg" --work-dir "$wd" --cfg-options \
-                "randomness.seed=$seed" "${data_opts[@]}" "${schedule_opts[@]}" \
-                > "$wd/train.log" 2>&1 || { tail -50 "$wd/train.log"; exit 1; }
+            run_quiet "$wd/train.log" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
+                --cfg-options "randomness.seed=$seed" "${TOY_DATA_OPTS[@]}" \
+                "${TOY_SCHEDULE_OPTS[@]}"
         fi
-        "$PY" tools/test.py "$cfg" "$wd/epoch_$EPOCHS.pth" --work-dir "$wd" \
-            --out "$wd/preds.pkl" --cfg-options "${data_opts[@]}" > /dev/null 2>&1
+        run_quiet "$wd/test.log" "$PY" tools/test.py "$cfg" "$wd/epoch_$EPOCHS.pth" \
+            --work-dir "$wd" --out "$wd/preds.pkl" --cfg-options "${TOY_DATA_OPTS[@]}"
         PREDS[$name]+="${PREDS[$name]:+,}$wd/preds.pkl"
         if [[ "$name" != ICL ]]; then
             rr="$name+re-rank"
-            "$PY" tools/test.py "$cfg" "$wd/epoch_$EPOCHS.pth" --work-dir "$wd" \
-                --out "$wd/preds_rerank.pkl" --cfg-options "${data_opts[@]}" \
-                model.rerank.top_k=5 > /dev/null 2>&1
+            run_quiet "$wd/test_rerank.log" "$PY" tools/test.py "$cfg" \
+                "$wd/epoch_$EPOCHS.pth" --work-dir "$wd" --out "$wd/preds_rerank.pkl" \
+                --cfg-options "${TOY_DATA_OPTS[@]}" model.rerank.top_k=5
             PREDS[$rr]+="${PREDS[$rr]:+,}$wd/preds_rerank.pkl"
         fi
         echo "done: $name seed $seed"

@@ -24,10 +24,10 @@ PATCH_CFG=configs/rice/rice_r18-slim_1xb32-20e_toy-lpr4m.py
 cd "$ROOT"
 mkdir -p "$WORK"
 
-run() {  # run LOG CMD...: quiet unless it fails
-    local log="$1"; shift
-    "$@" > "$log" 2>&1 || { tail -60 "$log"; exit 1; }
-}
+source tools/misc/toy_options.sh
+toy_data_opts "$DATA"
+toy_schedule_opts "$EPOCHS"
+
 ap_table() {  # the split table IntendedProductMetric logs
     grep -A2 -E '^\| AP \| AP50' "$1" | tail -3
 }
@@ -41,27 +41,18 @@ det_opts=(
     "val_evaluator.ann_file=$DATA/annotations/lpr_det_test_1cls.json"
     "test_evaluator.ann_file=$DATA/annotations/lpr_det_test_1cls.json"
 )
-ret_opts=(
-    "train_cfg.max_epochs=$EPOCHS" "param_scheduler.1.T_max=$((EPOCHS - 2))"
-    "param_scheduler.1.end=$EPOCHS" "default_hooks.checkpoint.interval=$EPOCHS"
-    "train_cfg.val_interval=$EPOCHS"
-    "train_dataloader.dataset.data_root=$DATA"
-    "val_dataloader.dataset.data_root=$DATA"
-    "test_dataloader.dataset.data_root=$DATA"
-    "val_cfg.gallery_dataloader.dataset.data_root=$DATA"
-    "test_cfg.gallery_dataloader.dataset.data_root=$DATA"
-)
+ret_opts=("${TOY_SCHEDULE_OPTS[@]}" "${TOY_DATA_OPTS[@]}")
 
 SD="$WORK/sd/epoch_12.pth"
-[[ -f "$SD" ]] || run "$WORK/sd_train.log" "$PY" tools/train.py "$SD_CFG" \
+[[ -f "$SD" ]] || run_quiet "$WORK/sd_train.log" "$PY" tools/train.py "$SD_CFG" \
     --work-dir "$WORK/sd" --cfg-options "${det_opts[@]}"
-run "$WORK/sd_test.log" "$PY" tools/test.py "$SD_CFG" "$SD" \
+run_quiet "$WORK/sd_test.log" "$PY" tools/test.py "$SD_CFG" "$SD" \
     --work-dir "$WORK/sd" --out-boxes "$WORK/sd_boxes.json" \
     --cfg-options "${det_opts[@]}"
 MD="$WORK/md/epoch_3.pth"
-[[ -f "$MD" ]] || run "$WORK/md_train.log" "$PY" tools/train.py "$MD_CFG" \
+[[ -f "$MD" ]] || run_quiet "$WORK/md_train.log" "$PY" tools/train.py "$MD_CFG" \
     --work-dir "$WORK/md" --cfg-options "${det_opts[@]}" "load_from=$SD"
-run "$WORK/md_test.log" "$PY" tools/test.py "$MD_CFG" "$MD" \
+run_quiet "$WORK/md_test.log" "$PY" tools/test.py "$MD_CFG" "$MD" \
     --work-dir "$WORK/md" --out-boxes "$WORK/md_boxes.json" \
     --cfg-options "${det_opts[@]}"
 echo "Intended product detection, toy test frames (AP in %, top-1 box per frame):"
@@ -69,22 +60,22 @@ echo "SD (DAB-DETR):"; ap_table "$WORK/sd_test.log"
 echo "MD (TransVOD Lite):"; ap_table "$WORK/md_test.log"
 
 BOX="$WORK/rice_box/epoch_$EPOCHS.pth"
-[[ -f "$BOX" ]] || run "$WORK/rice_box_train.log" "$PY" tools/train.py \
+[[ -f "$BOX" ]] || run_quiet "$WORK/rice_box_train.log" "$PY" tools/train.py \
     "$BOX_CFG" --work-dir "$WORK/rice_box" --cfg-options "${ret_opts[@]}"
 preds=()
 for src in gt sd md; do
     opt=()
     [[ $src == gt ]] || opt=("test_dataloader.dataset.box_file=$WORK/${src}_boxes.json")
-    run "$WORK/rice_box_$src.log" "$PY" tools/test.py "$BOX_CFG" "$BOX" \
+    run_quiet "$WORK/rice_box_$src.log" "$PY" tools/test.py "$BOX_CFG" "$BOX" \
         --work-dir "$WORK/rice_box" --out "$WORK/rice_box_$src.pkl" \
         --cfg-options "${ret_opts[@]}" "${opt[@]}"
 done
 PATCH="${PATCH_PREDS:-}"
 if [[ -z "$PATCH" ]]; then
-    [[ -f "$WORK/rice/epoch_$EPOCHS.pth" ]] || run "$WORK/rice_train.log" "$PY" \
+    [[ -f "$WORK/rice/epoch_$EPOCHS.pth" ]] || run_quiet "$WORK/rice_train.log" "$PY" \
         tools/train.py "$PATCH_CFG" --work-dir "$WORK/rice" \
         --cfg-options "${ret_opts[@]}"
-    run "$WORK/rice_test.log" "$PY" tools/test.py "$PATCH_CFG" \
+    run_quiet "$WORK/rice_test.log" "$PY" tools/test.py "$PATCH_CFG" \
         "$WORK/rice/epoch_$EPOCHS.pth" --work-dir "$WORK/rice" \
         --out "$WORK/rice_patch.pkl" --cfg-options "${ret_opts[@]}"
     PATCH="$WORK/rice_patch.pkl"
