@@ -18,19 +18,19 @@ CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/rice/*.py')))
 V0 = osp.join(ROOT, 'configs/rice/rice_vit-b-p32_8xb32-1e_lpr4m.py')
 
 
-def _batch_of(path: str) -> int:
-    """Global batch from the OpenMMLab name: ..._{gpus}xb{batch}-..."""
+def _gpus_and_batch(path: str) -> tuple:
+    """(GPUs, batch per GPU) from the OpenMMLab name: ..._{gpus}xb{batch}-..."""
     gpus, batch = osp.basename(path).split('_')[2].split('-')[0].split('xb')
-    return int(gpus) * int(batch)
+    return int(gpus), int(batch)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_parses_and_states_its_global_batch(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports['imports'] == ['lpr']
-    assert cfg.auto_scale_lr['base_batch_size'] == _batch_of(path)
-    gpus = int(osp.basename(path).split('_')[2].split('xb')[0])
-    assert cfg.train_dataloader['batch_size'] * gpus == _batch_of(path)
+    gpus, batch = _gpus_and_batch(path)
+    assert cfg.auto_scale_lr['base_batch_size'] == gpus * batch
+    assert cfg.train_dataloader['batch_size'] == batch
     name = osp.basename(path)
     heads = (cfg.model.get('pmd_head') is not None,
              cfg.model.get('pfr_head') is not None)
