@@ -1,6 +1,6 @@
 """One visual encoder for shop images and clip frames: a global embedding
 and token features for every image."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -20,6 +20,10 @@ class TokenEncoder(BaseModule):
 
     Every token is projected to ``embed_dims`` by a bias-free linear layer
     (CLIP's ``visual.proj``); the global embedding is the projected token 0.
+    ``forward(..., return_hidden=True)`` also returns the tokens before the
+    final norm and the projection (a ViT's last hidden state before
+    ``ln_post``, 768-d for ViT-B; a CNN's unprojected tokens), which the
+    released recipe feeds to its decoder.
 
     Box mode: a (N, 1 + P) ``patch_mask`` is used as the key padding mask of
     every self-attention layer of a ViT (frames only), so attention ignores
@@ -49,13 +53,32 @@ class TokenEncoder(BaseModule):
         return hasattr(self.backbone, 'layers') and hasattr(
             self.backbone, 'cls_token')
 
-    def _vit_tokens(self, x: torch.Tensor,
-                    patch_mask: Optional[torch.Tensor]) -> torch.Tensor:
-        """mmpretrain ViT forward with an optional key padding mask."""
+    def _vit_tokens(
+        self, x: torch.Tensor, patch_mask: Optional[torch.Tensor],
+        return_hidden: bool = False
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """mmpretrain ViT forward with an optional key padding mask.
+
+        Returns:
+            tuple: the output tokens (N, L, C) (after the final norm) and,
+            with ``return_hidden``, the tokens before it (else ``None``).
+        """
         vit = self.backbone
         if patch_mask is None:
-            out = vit(x)
-            return out[-1] if isinstance(out, (tuple, list)) else out
+            hidden = []
+            hook = None
+            if return_hidden and vit.final_norm:
+                hook = vit.ln1.register_forward_hook(
+                    lambda module, args, out: hidden.append(args[0]))
+            try:
+                out = vit(x)
+            finally:
+                if hook is not None:
+                    hook.remove()
+            out = out[-1] if isinstance(out, (tuple, list)) else out
+            if not return_hidden:
+                return out, None
+            return out, hidden[-1] if hidden else out
         n = x.shape[0]
         x, patch_resolution = vit.patch_embed(x)
         cls = vit.cls_token.expand(n, -1, -1)
@@ -77,15 +100,18 @@ class TokenEncoder(BaseModule):
         for layer in vit.layers:
             x = x + _masked_attention(layer.attn, layer.ln1(x), bias)
             x = layer.ffn(layer.ln2(x), identity=x)
+        hidden = x
         if vit.final_norm:
             x = vit.ln1(x)
-        return x
+        return x, hidden if return_hidden else None
 
     def forward(
-            self,
-            images: torch.Tensor,
-            patch_mask: Optional[torch.Tensor] = None
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        self,
+        images: torch.Tensor,
+        patch_mask: Optional[torch.Tensor] = None,
+        return_hidden: bool = False
+    ) -> Union[Tuple[torch.Tensor, torch.Tensor],
+               Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Encode images.
 
         Args:
@@ -94,12 +120,17 @@ class TokenEncoder(BaseModule):
                 attends to all. ViTs use it as the attention key mask; CNNs
                 pool the global token over the kept positions only (the
                 feature map must match the mask's grid).
+            return_hidden: also return the tokens before the final norm and
+                the projection.
 
         Returns:
-            tuple: global embeddings (N, E) and tokens (N, L, E).
+            tuple: global embeddings (N, E) and tokens (N, L, E); with
+            ``return_hidden``, also the hidden tokens (N, L, C) (C: the
+            backbone width, e.g. 768 for ViT-B).
         """
         if self.is_vit:
-            tokens = self._vit_tokens(images, patch_mask)
+            tokens, hidden = self._vit_tokens(images, patch_mask,
+                                              return_hidden)
         else:
             out = self.backbone(images)
             fmap = out[-1] if isinstance(out, (tuple, list)) else out
@@ -114,9 +145,11 @@ class TokenEncoder(BaseModule):
                         f'map {flat.shape[1]} positions')
                 pooled = (flat * keep[..., None]).sum(1, keepdim=True) / \
                     keep.sum(1).clamp(min=1)[:, None, None]
-            tokens = torch.cat([pooled, flat], dim=1)
-        tokens = self.proj(tokens)
-        return tokens[:, 0], tokens
+            tokens = hidden = torch.cat([pooled, flat], dim=1)
+        projected = self.proj(tokens)
+        if return_hidden:
+            return projected[:, 0], projected, hidden
+        return projected[:, 0], projected
 
 
 def _masked_attention(attn: nn.Module, x: torch.Tensor,
