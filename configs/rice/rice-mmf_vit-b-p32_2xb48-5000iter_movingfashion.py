@@ -10,9 +10,25 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 model = dict(
-    icl_head=dict(logit_scale=16.0, learnable_scale=True),
-    pmd_head=dict(variant='mmf', score_scale=10.0),
-    pfr_head=dict(variant='mmf', loss_weight=1.0))
+    # The decoder reads the ViT's 768-d tokens before ln_post.
+    pmd_tokens='hidden',
+    # Clip vector: masked mean of the raw frame embeddings, then normalised.
+    icl_head=dict(type='MMFICLHead', logit_scale=16.0, learnable_scale=True),
+    pmd_head=dict(
+        _delete_=True,
+        type='MMFPMDHead',
+        embed_dims=768,
+        num_heads=8,
+        num_negatives=3,
+        attn_drop=0.1,
+        score_scale=10.0,
+        loss_weight=1.0),
+    pfr_head=dict(
+        _delete_=True,
+        type='MMFPFRHead',
+        num_heads=8,
+        head_dims=768 // 8,
+        loss_weight=1.0))
 optim_wrapper = dict(optimizer=dict(betas=(0.9, 0.98)))
 auto_scale_lr = dict(base_batch_size=96, enable=False)
 load_from = 'checkpoints/clip_vit-b-p32_lpr.pth'

@@ -1,10 +1,10 @@
 # RICE, the released (MMF) recipe on LPR4M: global batch 128 (4 GPUs x 32),
 # AdamW (0.9, 0.999), lr 1e-6 for the encoder and the ICL scale, x100 for
 # the heads, 500 warmup iterations then cosine to 0 at 5,000, fp16; MMF
-# heads (8-head decoder without query positions, 10*cos score, softmax PFR
-# coefficients), learnable ICL scale s^2 = 16, unit loss weights; random
-# crop + flip per frame. Deviation: the decoder reads the projected 512-d
-# tokens (MMF reads the 768-d hidden states before ln_post).
+# heads (clip vector = normalised mean of the raw frame embeddings; an
+# 8-head, 768-wide decoder on the ViT tokens before ln_post, without query
+# positions, 10*cos score; softmax PFR coefficients over all keys), learnable
+# ICL scale s^2 = 16, unit loss weights; random crop + flip per frame.
 _base_ = [
     '../_base_/models/rice_vit-b-p32.py',
     '../_base_/datasets/lpr4m_retrieval.py',
@@ -12,9 +12,25 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 model = dict(
-    icl_head=dict(logit_scale=16.0, learnable_scale=True),
-    pmd_head=dict(variant='mmf', score_scale=10.0),
-    pfr_head=dict(variant='mmf', loss_weight=1.0))
+    # The decoder reads the ViT's 768-d tokens before ln_post.
+    pmd_tokens='hidden',
+    # Clip vector: masked mean of the raw frame embeddings, then normalised.
+    icl_head=dict(type='MMFICLHead', logit_scale=16.0, learnable_scale=True),
+    pmd_head=dict(
+        _delete_=True,
+        type='MMFPMDHead',
+        embed_dims=768,
+        num_heads=8,
+        num_negatives=3,
+        attn_drop=0.1,
+        score_scale=10.0,
+        loss_weight=1.0),
+    pfr_head=dict(
+        _delete_=True,
+        type='MMFPFRHead',
+        num_heads=8,
+        head_dims=768 // 8,
+        loss_weight=1.0))
 train_pipeline = [
     dict(type='SampleClipFrames', num_frames=10, rule='linspace'),
     dict(type='CutTail', prob=0.5),

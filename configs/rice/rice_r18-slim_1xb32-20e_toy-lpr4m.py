@@ -32,15 +32,12 @@ model = dict(
         num_heads=4,
         num_query_tokens=tokens_per_image,
         num_negatives=3,
-        variant='v0',
         score_scale=1.0,
         loss_weight=1.0),
     pfr_head=dict(
         type='PFRHead',
         num_heads=4,
         tokens_per_frame=tokens_per_image,
-        head_dims=embed_dims // 4,
-        variant='v0',
         loss_weight=0.05),
     # Re-score the embedding ranking's top-K with PMD at test time (0: off).
     rerank=dict(top_k=0, weight=0.5),

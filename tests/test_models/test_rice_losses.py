@@ -54,8 +54,14 @@ def test_hard_negative_mining():
     targets = torch.tensor([0, 1])
     exclude = torch.zeros(2, 5, dtype=torch.bool)
     exclude[0, 4] = True  # same product as image 0
-    negs = head.mine_negatives(sim, targets, exclude)
+    negs, valid = head.mine_negatives(sim, targets, exclude)
     assert negs.tolist() == [[1, 2], [2, 3]]
+    assert valid.all()
+    # Only one allowed wrong column left for image 0: the second is filler.
+    exclude[0, 1:3] = True
+    negs, valid = head.mine_negatives(sim, targets, exclude)
+    assert negs[0, 0] == 3 and valid.tolist() == [[True, False],
+                                                   [True, True]]
     for row, t in zip(negs.tolist(), targets.tolist()):
         assert t not in row
     assert 4 not in negs[0].tolist()
@@ -72,7 +78,8 @@ def test_pmd_listwise_loss_equals_cross_entropy():
         sim=torch.tensor([[1.0, 0.5, 0.9, 0.1], [0.3, 1.0, 0.2, 0.8]]),
         targets=torch.tensor([0, 1]),
         same=torch.zeros(2, 4, dtype=torch.bool))
-    losses, pos_logits = head.loss(img, clips, valid, mining)
+    losses, pos_logits = head.loss_and_predict(img, clips, valid, mining)
+    assert head.loss(img, clips, valid, mining).keys() == losses.keys()
     # image 0: [0, 2, 1]; image 1: [1, 3, 0]
     rows = []
     for i, cols in enumerate([[0, 2, 1], [1, 3, 0]]):
@@ -87,8 +94,7 @@ def test_pfr_gradients_flow_only_through_the_coefficients():
     torch.manual_seed(0)
     pmd = PMDHead(embed_dims=8, num_heads=2, num_query_tokens=3,
                   attn_drop=0.0)
-    pfr = PFRHead(num_heads=2, tokens_per_frame=3, head_dims=4,
-                  loss_weight=1.0)
+    pfr = PFRHead(num_heads=2, tokens_per_frame=3, loss_weight=1.0)
     img = torch.randn(2, 3, 8, requires_grad=True)
     clip = torch.randn(2, 6, 8, requires_grad=True)
     valid = torch.ones(2, 6, dtype=torch.bool)

@@ -90,7 +90,7 @@ def _rice_with_text():
                 pmd_head=dict(type='PMDHead', embed_dims=16, num_heads=2,
                               num_query_tokens=2),
                 pfr_head=dict(type='PFRHead', num_heads=2,
-                              tokens_per_frame=2, head_dims=8),
+                              tokens_per_frame=2),
                 text_encoder=dict(type='LPRTextEncoder', embed_dims=8,
                                   num_heads=2, num_buckets=64)))
 

@@ -1,7 +1,8 @@
 # RICE with the CLIP ViT-B/32 image tower shared by shop images and frames
 # (mmpretrain VisionTransformer, arch b, patch 32, pre-norm, QuickGELU;
 # ln_post + proj give 512-d global embeddings and 50 tokens per image).
-# Heads: the paper-era (V0) semantics and loss weights 1 / 1 / 0.05.
+# Heads: the paper-era (V0) semantics (PMDHead, PFRHead; the released ones
+# are MMFPMDHead, MMFPFRHead, MMFICLHead) and loss weights 1 / 1 / 0.05.
 # CLIP weights: tools/model_converters/openai_clip_to_lpr.py ViT-B-32.pt
 # checkpoints/clip_vit-b-p32_lpr.pth (loaded by `load_from` in the recipes).
 embed_dims = 512
@@ -36,15 +37,14 @@ model = dict(
         num_heads=8,
         num_query_tokens=tokens_per_image,
         num_negatives=3,
-        variant='v0',
+        attn_drop=0.1,
+        query_pos_drop=0.1,
         score_scale=100.0,
         loss_weight=1.0),
     pfr_head=dict(
         type='PFRHead',
         num_heads=8,
         tokens_per_frame=tokens_per_image,
-        head_dims=embed_dims // 8,
-        variant='v0',
         loss_weight=0.05),
     # The official protocol ranks by embeddings only; top_k > 0 re-scores
     # the top-K with PMD and fuses the scores.

@@ -29,6 +29,23 @@ def clip_embedding(frame_emb: torch.Tensor,
     return F.normalize(mean, dim=-1)
 
 
+def mean_clip_embedding(frame_emb: torch.Tensor,
+                        frame_mask: torch.Tensor) -> torch.Tensor:
+    """Released (MMF) clip vector: average the raw embeddings of the valid
+    frames, then normalise.
+
+    Args:
+        frame_emb: (B, T, E) per-frame global embeddings.
+        frame_mask: (B, T) bool, True for real frames.
+
+    Returns:
+        torch.Tensor: (B, E) unit vectors (zero for a clip with no frame).
+    """
+    w = frame_mask.to(frame_emb.dtype).unsqueeze(-1)
+    mean = (frame_emb * w).sum(1) / w.sum(1).clamp(min=1.0)
+    return F.normalize(mean, dim=-1)
+
+
 def same_product_mask(row_ids: Sequence, col_ids: Sequence,
                       targets: torch.Tensor) -> torch.Tensor:
     """(R, C) bool: column ``j`` shows the same shop image as row ``i`` but
@@ -44,6 +61,11 @@ def same_product_mask(row_ids: Sequence, col_ids: Sequence,
 class ICLHead(BaseModule):
     """Symmetric InfoNCE between clip and image embeddings over the global
     batch (embeddings all-gathered with gradients).
+
+    The head also pools a clip's frame embeddings into its vector
+    (:meth:`pool_clip`), with the paper-era rule :func:`clip_embedding`
+    (normalise each frame, average, normalise); :class:`MMFICLHead` uses the
+    released rule.
 
     Args:
         logit_scale: initial ``1 / temperature`` (100 in the paper-era code;
@@ -71,6 +93,12 @@ class ICLHead(BaseModule):
         self.mask_same_product = mask_same_product
         self.loss_weight = loss_weight
 
+    def pool_clip(self, frame_emb: torch.Tensor,
+                  frame_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) frame embeddings, (B, T) bool mask → (B, E) unit clip
+        vectors (:func:`clip_embedding`)."""
+        return clip_embedding(frame_emb, frame_mask)
+
     @property
     def scale(self) -> torch.Tensor:
         return self.log_scale.exp().clamp(max=100.0)
@@ -89,8 +117,9 @@ class ICLHead(BaseModule):
         Returns:
             tuple: ``dict(loss_icl=...)`` and a dict for hard-negative
             mining: ``sim`` (B, G) no-grad cosine of the local images against
-            the global clips, ``targets`` (B,) the positives' columns,
-            ``same`` (B, G) same-product mask, ``global_clip_ids`` offset.
+            the global clips, ``sim_v2i`` (B, G) no-grad cosine of the local
+            clips against the global images, ``targets`` (B,) the positives'
+            columns, ``same`` (B, G) same-product mask.
         """
         image_emb = F.normalize(image_emb, dim=-1)
         all_clips = gather_with_grad(clip_emb)
@@ -109,5 +138,17 @@ class ICLHead(BaseModule):
                       F.cross_entropy(logits_v2i, targets))
         with torch.no_grad():
             sim = image_emb @ all_clips.t()
-        mining = dict(sim=sim, targets=targets, same=same)
+            sim_v2i = clip_emb @ all_images.t()
+        mining = dict(sim=sim, sim_v2i=sim_v2i, targets=targets, same=same)
         return dict(loss_icl=self.loss_weight * loss), mining
+
+
+@MODELS.register_module()
+class MMFICLHead(ICLHead):
+    """:class:`ICLHead` with the released (MMF) clip vector: the masked mean
+    of the raw frame embeddings, normalised afterwards
+    (:func:`mean_clip_embedding`)."""
+
+    def pool_clip(self, frame_emb: torch.Tensor,
+                  frame_mask: torch.Tensor) -> torch.Tensor:
+        return mean_clip_embedding(frame_emb, frame_mask)

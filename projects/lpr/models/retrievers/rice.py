@@ -5,7 +5,6 @@ import torch
 from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from ..heads.icl_head import clip_embedding
 from ..utils import gather_with_grad
 
 
@@ -23,17 +22,26 @@ class RICE(BaseModel):
 
     Data flow (B clips, T frames, L tokens per image, E dims)::
 
-        image (B,3,H,W) ──encoder──► g_img (B,E), tok_img (B,L,E)
-        frames (B,T,3,H,W) ─encoder─► g_frm (B,T,E), tok_vid (B,T·L,E)
-        clip vector = normalise(masked mean(normalise(g_frm)))
+        image (B,3,H,W) ──encoder──► g_img (B,E), tok_img (B,L,D)
+        frames (B,T,3,H,W) ─encoder─► g_frm (B,T,E), tok_vid (B,T·L,D)
+        clip vector = icl_head.pool_clip(g_frm)  (V0: normalise(masked
+            mean(normalise(g_frm))); MMF: normalise(masked mean(g_frm)))
         ICL(clip, g_img) ──► sim (B,G) ──hard negatives──► PMD(tok_img,
         tok_vid[pos, negs]) ──attention of the positives──► PFR
 
+    The decoder tokens are the encoder's projected tokens (D = E, the
+    paper-era code) or, with ``pmd_tokens='hidden'``, its tokens before the
+    final norm and projection (D = 768 for ViT-B, the released code).
+
     Args:
         encoder: the shared :class:`~lpr.models.TokenEncoder` config.
-        icl_head: :class:`~lpr.models.ICLHead` config.
-        pmd_head: :class:`~lpr.models.PMDHead` config (``None``: no PMD).
-        pfr_head: :class:`~lpr.models.PFRHead` config (needs PMD).
+        icl_head: :class:`~lpr.models.ICLHead` (paper-era clip vector) or
+            :class:`~lpr.models.MMFICLHead` (released) config.
+        pmd_head: :class:`~lpr.models.PMDHead` (paper-era) or
+            :class:`~lpr.models.MMFPMDHead` (released) config (``None``: no
+            PMD).
+        pfr_head: :class:`~lpr.models.PFRHead` (paper-era) or
+            :class:`~lpr.models.MMFPFRHead` (released) config (needs PMD).
         text_encoder: a text encoder config (e.g.
             :class:`~lpr.text.LPRTextEncoder`): ASR → its own linear layer →
             one extra key/value token, title → its own linear layer → one
@@ -42,6 +50,9 @@ class RICE(BaseModel):
             frames (box input).
         rerank: ``dict(top_k=10, weight=0.5)`` to re-score the embedding
             ranking's top-K with PMD at test time (``None``: off).
+        pmd_tokens: the tokens PMD/PFR read (and ``predict`` returns):
+            ``'projected'`` (after the final norm and projection, E wide)
+            or ``'hidden'`` (before them, the backbone width).
         data_preprocessor: defaults to ``LPRDataPreprocessor``.
     """
 
@@ -53,6 +64,7 @@ class RICE(BaseModel):
                  text_encoder: Optional[dict] = None,
                  use_boxes: bool = False,
                  rerank: Optional[dict] = None,
+                 pmd_tokens: str = 'projected',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -79,12 +91,29 @@ class RICE(BaseModel):
             })
         self.use_boxes = use_boxes
         self.rerank = rerank
+        if pmd_tokens not in ('projected', 'hidden'):
+            raise ValueError(f'pmd_tokens must be "projected" or "hidden", '
+                             f'got {pmd_tokens!r}')
+        self.pmd_tokens = pmd_tokens
 
     # ------------------------------------------------------------ encoding
+    def _encode(
+        self,
+        images: torch.Tensor,
+        patch_mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, H, W) → global embeddings (N, E) and the decoder's tokens
+        (N, L, D) (see ``pmd_tokens``)."""
+        if self.pmd_tokens == 'hidden':
+            g, _, tokens = self.encoder(images, patch_mask,
+                                        return_hidden=True)
+            return g, tokens
+        return self.encoder(images, patch_mask)
+
     def extract_image(self,
                       image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) → unit global embeddings (B, E), tokens (B, L, E)."""
-        g, tokens = self.encoder(image)
+        """(B, 3, H, W) → unit global embeddings (B, E), tokens (B, L, D)."""
+        g, tokens = self._encode(image)
         return torch.nn.functional.normalize(g, dim=-1), tokens
 
     def extract_clip(
@@ -101,7 +130,7 @@ class RICE(BaseModel):
             patch_masks: (B, T, L) bool box masks (box mode) or ``None``.
 
         Returns:
-            tuple: clip embeddings (B, E), frame tokens (B, T·L, E) and
+            tuple: clip embeddings (B, E), frame tokens (B, T·L, D) and
             their validity (B, T·L) (padded frames and, in box mode,
             tokens outside the box are invalid).
         """
@@ -109,8 +138,8 @@ class RICE(BaseModel):
         flat_mask = None
         if patch_masks is not None:
             flat_mask = patch_masks.flatten(0, 1)
-        g, tokens = self.encoder(frames.flatten(0, 1), flat_mask)
-        clip = clip_embedding(g.view(b, t, -1), frame_mask)
+        g, tokens = self._encode(frames.flatten(0, 1), flat_mask)
+        clip = self.icl_head.pool_clip(g.view(b, t, -1), frame_mask)
         n_tok = tokens.shape[1]
         valid = frame_mask[:, :, None].expand(b, t, n_tok)
         if patch_masks is not None:
@@ -157,10 +186,14 @@ class RICE(BaseModel):
                 [valid, torch.ones_like(valid[:, :1])], dim=1)
         all_keys = gather_with_grad(keys)
         all_valid = gather_with_grad(key_valid.float()).bool()
+        # The clip -> image direction scores local clips against global
+        # images: their tokens are gathered with grad like the clips'.
+        all_query = gather_with_grad(query) \
+            if self.pmd_head.v2i_weight > 0 else None
         exclude = mining['same'] if self.icl_head.mask_same_product else None
-        pmd_losses, pos_logits = self.pmd_head.loss(query, all_keys,
-                                                    all_valid, mining,
-                                                    exclude)
+        pmd_losses, pos_logits = self.pmd_head.loss_and_predict(
+            query, all_keys, all_valid, mining, exclude,
+            all_image_tokens=all_query)
         losses.update(pmd_losses)
         if self.pfr_head is not None:
             n_q, n_k = img_tok.shape[1], vid_tok.shape[1]
