@@ -31,7 +31,11 @@ model = dict(
         loss_weight=1.0))
 optim_wrapper = dict(optimizer=dict(betas=(0.9, 0.98)))
 auto_scale_lr = dict(base_batch_size=96, enable=False)
-load_from = 'checkpoints/clip_vit-b-p32_lpr.pth'
+# OpenAI CLIP weights and the MMF decoder initialisation (CLIP visual blocks
+# 10 and 11), converted by
+#   python tools/model_converters/openai_clip_to_lpr.py ViT-B-32.pt \
+#       checkpoints/clip_vit-b-p32_lpr-pmd-mmf.pth --pmd mmf
+load_from = 'checkpoints/clip_vit-b-p32_lpr-pmd-mmf.pth'
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
                                      interval=1000, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)

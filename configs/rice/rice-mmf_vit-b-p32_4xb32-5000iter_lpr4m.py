@@ -2,9 +2,10 @@
 # AdamW (0.9, 0.999), lr 1e-6 for the encoder and the ICL scale, x100 for
 # the heads, 500 warmup iterations then cosine to 0 at 5,000, fp16; MMF
 # heads (clip vector = normalised mean of the raw frame embeddings; an
-# 8-head, 768-wide decoder on the ViT tokens before ln_post, without query
-# positions, 10*cos score; softmax PFR coefficients over all keys), learnable
-# ICL scale s^2 = 16, unit loss weights; random crop + flip per frame.
+# 8-head, 768-wide decoder on the ViT tokens before ln_post, initialised from
+# CLIP visual blocks 10 and 11, without query positions, 10*cos score;
+# softmax PFR coefficients over all keys), learnable ICL scale s^2 = 16, unit
+# loss weights; random crop + flip per frame.
 _base_ = [
     '../_base_/models/rice_vit-b-p32.py',
     '../_base_/datasets/lpr4m_retrieval.py',
@@ -60,7 +61,11 @@ val_cfg = dict(gallery_dataloader=dict(dataset=dict(pipeline=gallery_pipeline)))
 test_cfg = val_cfg
 
 auto_scale_lr = dict(base_batch_size=128, enable=False)
-load_from = 'checkpoints/clip_vit-b-p32_lpr.pth'
+# OpenAI CLIP weights and the MMF decoder initialisation (CLIP visual blocks
+# 10 and 11), converted by
+#   python tools/model_converters/openai_clip_to_lpr.py ViT-B-32.pt \
+#       checkpoints/clip_vit-b-p32_lpr-pmd-mmf.pth --pmd mmf
+load_from = 'checkpoints/clip_vit-b-p32_lpr-pmd-mmf.pth'
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
                                      interval=1000, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)

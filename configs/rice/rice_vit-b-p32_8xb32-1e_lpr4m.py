@@ -8,7 +8,9 @@ _base_ = [
     '../_base_/schedules/rice_v0_1e.py',
     '../_base_/default_runtime.py'
 ]
-# OpenAI CLIP weights converted by tools/model_converters/openai_clip_to_lpr.py
-load_from = 'checkpoints/clip_vit-b-p32_lpr.pth'
+# OpenAI CLIP weights and the V0 decoder initialisation, converted by
+#   python tools/model_converters/openai_clip_to_lpr.py ViT-B-32.pt \
+#       checkpoints/clip_vit-b-p32_lpr-pmd-v0.pth --pmd v0
+load_from = 'checkpoints/clip_vit-b-p32_lpr-pmd-v0.pth'
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
                                      interval=2000, max_keep_ckpts=3))

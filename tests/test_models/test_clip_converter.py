@@ -73,7 +73,15 @@ def test_converter_tool_reads_torchscript(tmp_path):
     dst = tmp_path / 'enc.pth'
     subprocess.run([
         sys.executable, f'{ROOT}/tools/model_converters/openai_clip_to_lpr.py',
-        str(plain), str(dst)], check=True, env=run_env())
+        str(plain), str(dst), '--pmd', 'mmf'], check=True, env=run_env())
     ckpt = torch.load(dst, weights_only=False)
     assert 'encoder.proj.weight' in ckpt['state_dict']
     assert ckpt['state_dict']['encoder.proj.weight'].shape == (16, 64)
+    # --pmd mmf: the decoder from the last two visual blocks (here 0, 1).
+    assert ckpt['meta']['pmd'] == 'mmf'
+    assert torch.equal(
+        ckpt['state_dict']['pmd_head.cross_attn.v.weight'],
+        ref.visual.transformer.resblocks[1].attn.in_proj_weight[128:])
+    assert torch.equal(
+        ckpt['state_dict']['pmd_head.self_attn.in_proj_weight'],
+        ref.visual.transformer.resblocks[0].attn.in_proj_weight)

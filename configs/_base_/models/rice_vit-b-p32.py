@@ -3,8 +3,11 @@
 # ln_post + proj give 512-d global embeddings and 50 tokens per image).
 # Heads: the paper-era (V0) semantics (PMDHead, PFRHead; the released ones
 # are MMFPMDHead, MMFPFRHead, MMFICLHead) and loss weights 1 / 1 / 0.05.
-# CLIP weights: tools/model_converters/openai_clip_to_lpr.py ViT-B-32.pt
-# checkpoints/clip_vit-b-p32_lpr.pth (loaded by `load_from` in the recipes).
+# CLIP weights, with the V0 decoder initialisation (self-attention block and
+# query positions from CLIP's text tower):
+#   python tools/model_converters/openai_clip_to_lpr.py ViT-B-32.pt \
+#       checkpoints/clip_vit-b-p32_lpr-pmd-v0.pth --pmd v0
+# (loaded by `load_from` in the recipes).
 embed_dims = 512
 tokens_per_image = (224 // 32)**2 + 1
 model = dict(
