@@ -17,7 +17,7 @@ train_pipeline = [
     dict(type='PackLPRInputs', empty_frame_size=(224, 224)),
 ]
 query_pipeline = [
-    dict(type='SampleClipFrames', num_frames=10, rule='linspace'),
+    dict(type='SampleClipFrames', num_frames=10, rule='floor'),
     dict(type='LoadClipFrames', on_empty='keep'),
     dict(type='ResizeCropFlipFrames', size=224, resize=224,
          random_crop=False, flip_prob=0.0,

@@ -5,7 +5,8 @@
 # 8-head, 768-wide decoder on the ViT tokens before ln_post, initialised from
 # CLIP visual blocks 10 and 11, without query positions, 10*cos score;
 # softmax PFR coefficients over all keys), learnable ICL scale s^2 = 16, unit
-# loss weights; random crop + flip per frame.
+# loss weights; random crop + flip per frame; query frames by the floor rule
+# of the official query list.
 _base_ = [
     '../_base_/models/rice_vit-b-p32.py',
     '../_base_/datasets/lpr4m_retrieval.py',
@@ -42,7 +43,7 @@ train_pipeline = [
     dict(type='PackLPRInputs', empty_frame_size=(224, 224)),
 ]
 query_pipeline = [
-    dict(type='SampleClipFrames', num_frames=10, rule='linspace'),
+    dict(type='SampleClipFrames', num_frames=10, rule='floor'),
     dict(type='LoadClipFrames', on_empty='keep'),
     dict(type='ResizeCropFlipFrames', size=224, resize=256,
          random_crop=False, flip_prob=0.0),

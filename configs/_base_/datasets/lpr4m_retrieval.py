@@ -4,7 +4,9 @@
 # <data_root>/training_frames, training_images, test_frames, test_images).
 # The paper-era (V0) spatial pipeline: resize straight to 224 (aspect not
 # kept), no random augmentation; <=10 frames per clip; cut-tail in
-# training only.
+# training only. Query frames: floor(i * n / 10), i = 0..9, of the sorted
+# frames when n > 10 (the official evaluator's rule for the test folders and
+# the presumable origin of query_tenframes.json).
 data_root = 'data/lpr4m'
 input_size = 224
 num_frames = 10
@@ -24,7 +26,7 @@ eval_resize = dict(type='ResizeCropFlipFrames', size=input_size,
                    resize=input_size, random_crop=False, flip_prob=0.0,
          interpolation='bicubic')
 query_pipeline = [
-    dict(type='SampleClipFrames', num_frames=num_frames, rule='linspace'),
+    dict(type='SampleClipFrames', num_frames=num_frames, rule='floor'),
     dict(type='LoadClipFrames', on_empty='keep'),
     eval_resize,
     dict(type='PackLPRInputs', empty_frame_size=(input_size, input_size)),
