@@ -14,6 +14,21 @@ optim_wrapper = dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
         custom_keys={'encoder': dict(lr_mult=1e-3)}),
+    # Gradient scale against V0. V0 all-gathers the features with a gather
+    # whose backward returns each rank only its own slice, unreduced, and
+    # computes the loss over the whole global batch on every rank; DDP then
+    # averages the W ranks, so V0's gradient is (1/W) x the gradient of the
+    # global mean loss. Here every rank computes its local rows against the
+    # global columns, the gather's backward sums the column gradients over
+    # the ranks (lpr/models/utils/gather.py) and DDP averages, which gives
+    # exactly the gradient of the global mean loss (the 2-process test in
+    # tests/test_models/test_distributed_icl.py checks it). Our gradient is
+    # therefore W times V0's (8x for this 8-GPU recipe), and the V0 clip at
+    # norm 1.0 corresponds to max_norm = W = 8.0 here (V0's BertAdam also
+    # clips every parameter's gradient to norm 1.0, i.e. W here, which
+    # mmengine has no option for). Adam's updates are invariant to the
+    # scale otherwise (up to eps), so only the clipping differs; with
+    # max_norm=1.0 this recipe clips W times harder than V0.
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
