@@ -176,3 +176,21 @@ def cv2_resize_then_crop(img, resize, size):
     big = cv2.resize(img, (resize, resize))
     m = (resize - size) // 2
     return big[m:m + size, m:m + size]
+
+
+def test_random_chunk_draws_one_frame_per_chunk():
+    n = 23
+    chunks = np.array_split(np.arange(n), 10)
+    np.random.seed(0)
+    seen = set()
+    for _ in range(200):
+        inds = uniform_indices(n, 10, 'random_chunk')
+        assert len(inds) == 10
+        for i, c in zip(inds.tolist(), chunks):
+            assert c[0] <= i <= c[-1]
+        seen.add(tuple(inds.tolist()))
+    assert len(seen) > 50  # it does vary
+    # every frame of every chunk can be drawn
+    drawn = {i for s in seen for i in s}
+    assert drawn == set(range(n))
+    assert uniform_indices(7, 10, 'random_chunk').tolist() == list(range(7))

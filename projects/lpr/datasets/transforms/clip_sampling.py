@@ -24,7 +24,10 @@ def uniform_indices(num_total: int, num_frames: int, rule: str) -> np.ndarray:
             (numpy ``array_split``), how the official training file was
             built; ``'floor'``: ``floor(i * n / T)``, how the official query
             frames were picked; ``'linspace'``: ``linspace(0, n - 1, T)``
-            truncated, the paper-era dataloader.
+            truncated, the paper-era dataloader; ``'random_chunk'``: a
+            random frame of each of the ``T`` chunks (segment sampling, as
+            mmaction's ``SampleFrames`` draws training clips; uses numpy's
+            global random state, seeded per worker by mmengine).
 
     Returns:
         np.ndarray: sorted int64 indices; all frames when ``n <= T``.
@@ -40,6 +43,12 @@ def uniform_indices(num_total: int, num_frames: int, rule: str) -> np.ndarray:
             np.int64)
     if rule == 'linspace':
         return np.linspace(0, num_total - 1, num_frames).astype(np.int64)
+    if rule == 'random_chunk':
+        sizes = np.full(num_frames, num_total // num_frames)
+        sizes[:num_total % num_frames] += 1
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return (starts + np.floor(np.random.rand(num_frames) *
+                                  sizes)).astype(np.int64)
     raise ValueError(f'unknown sampling rule {rule!r}')
 
 
@@ -53,7 +62,8 @@ def _take(results: Dict, keys: Sequence[str], inds: Sequence[int]) -> None:
 @TRANSFORMS.register_module()
 class SampleClipFrames(BaseTransform):
     """Keep at most ``num_frames`` frames of a clip with an LPR4M uniform
-    rule (deterministic, so train and test sampling are reproducible).
+    rule (deterministic, so test sampling is reproducible) or, for
+    training, ``'random_chunk'`` segment sampling.
 
     Required Keys:
 
@@ -70,13 +80,14 @@ class SampleClipFrames(BaseTransform):
 
     Args:
         num_frames: the most frames kept (``T``). Defaults to 10.
-        rule: ``'chunk'``, ``'floor'`` or ``'linspace'``; see
+        rule: ``'chunk'``, ``'floor'``, ``'linspace'`` or
+            ``'random_chunk'``; see
             :func:`uniform_indices`. Defaults to ``'chunk'``.
     """
 
     def __init__(self, num_frames: int = 10, rule: str = 'chunk') -> None:
         assert num_frames > 0
-        assert rule in ('chunk', 'floor', 'linspace'), rule
+        assert rule in ('chunk', 'floor', 'linspace', 'random_chunk'), rule
         self.num_frames = num_frames
         self.rule = rule
 

@@ -1,0 +1,223 @@
+"""RICE benchmark on a toy LPR4M split large enough to tell a gain from
+noise: every variant trained with several seeds, R@1/5/10 with 95 %
+paired-bootstrap intervals (resampling queries), next to chance, a colour
+histogram and a SIFT matcher, and each row's difference to its parent.
+
+    python tools/analysis_tools/rice_benchmark.py --work-dir work_dirs/rice_benchmark \\
+        --out docs/rice_benchmark.md
+
+Resumable: a run whose predictions exist is not trained again. The data
+(``--data-root``, default ``<work-dir>/data``) is generated with the
+``benchmark`` preset when missing. Predicted boxes (detector output of
+``tools/test.py DET_CFG CKPT --out-boxes boxes.json``) are added with
+``--box-file SD=sd.json MD=md.json``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'projects'))
+
+TOPK = (1, 5, 10)
+CFG = 'configs/rice/'
+# name: (config, parent row, training cfg-options)
+TRAINED = OrderedDict([
+    ('ICL', (CFG + 'rice-icl_r18-slim_1xb32-20e_toy-lpr4m.py', 'colour histogram', [])),
+    ('ICL+PMD', (CFG + 'rice-icl-pmd_r18-slim_1xb32-20e_toy-lpr4m.py', 'ICL', [])),
+    ('ICL+PMD+PFR', (CFG + 'rice_r18-slim_1xb32-20e_toy-lpr4m.py', 'ICL+PMD', [])),
+    ('ICL+PMD+PFR+text', (CFG + 'rice-text_r18-slim_1xb32-20e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
+    ('ICL+PMD+PFR+boxes', (CFG + 'rice-box_r18-slim_1xb32-20e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
+])
+# Test-time settings of the PMD variants: (suffix, cfg-options).
+RERANK = [
+    ('PMD only', ['model.rerank.top_k=1000', 'model.rerank.weight=1.0']),
+    ('re-rank top-5', ['model.rerank.top_k=5', 'model.rerank.weight=0.5']),
+]
+
+
+def data_opts(root: str, box_file: Optional[str] = None) -> List[str]:
+    opts = [
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        f'val_cfg.gallery_dataloader.dataset.data_root={root}',
+        f'test_cfg.gallery_dataloader.dataset.data_root={root}',
+    ]
+    if box_file:
+        opts.append(f'test_dataloader.dataset.box_file={box_file}')
+    return opts
+
+
+def run(cmd: List[str], log: str) -> None:
+    with open(log, 'w') as f:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        with open(log) as f:
+            tail = f.read()[-4000:]
+        raise RuntimeError(f'{" ".join(cmd)} failed ({log}):\n{tail}')
+
+
+def last_checkpoint(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def train_and_test(name: str, cfg: str, seed: int, args,
+                   extra: List[str]) -> Dict[str, str]:
+    """Train one variant with one seed (unless done); test it with every
+    test setting it has. Returns {row name: predictions path}."""
+    wd = osp.join(args.work_dir, name.replace('+', '_'), f'seed{seed}')
+    os.makedirs(wd, exist_ok=True)
+    opts = data_opts(args.data_root) + [f'randomness.seed={seed}'] + extra
+    opts += args.cfg_options
+    if not osp.exists(osp.join(wd, 'last_checkpoint')):
+        print(f'[benchmark] training {name} seed {seed}', flush=True)
+        t0 = time.time()
+        run([sys.executable, 'tools/train.py', cfg, '--work-dir', wd,
+             '--cfg-options', *opts], osp.join(wd, 'train.log'))
+        print(f'[benchmark]   {time.time() - t0:.0f} s', flush=True)
+    ckpt = last_checkpoint(wd)
+    settings = [(name, [], None)]
+    if 'pmd' in cfg.split('/')[-1] or name.startswith('ICL+PMD'):
+        settings += [(f'{name}, {s}', o, None) for s, o in RERANK]
+    if 'boxes' in name:
+        settings += [(f'{name}, {k} boxes', [], v)
+                     for k, v in args.box_files.items()]
+    out = {}
+    for row, test_opts, box in settings:
+        tag = row.split(', ', 1)[1].replace(' ', '_') if ', ' in row else 'emb'
+        pkl = osp.join(wd, f'preds_{tag}.pkl')
+        if not osp.exists(pkl):
+            run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', wd,
+                 '--out', pkl, '--cfg-options',
+                 *data_opts(args.data_root, box), *test_opts,
+                 *args.cfg_options], osp.join(wd, f'test_{tag}.log'))
+        out[row] = pkl
+    return out
+
+
+def aligned(preds: List[dict], order: List[str]) -> List[dict]:
+    by_id = {p['clip_id']: p for p in preds}
+    missing = [c for c in order if c not in by_id]
+    if missing:
+        raise ValueError(f'{len(missing)} queries without a prediction '
+                         f'(first: {missing[0]})')
+    return [by_id[c] for c in order]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', default='work_dirs/rice_benchmark')
+    parser.add_argument('--data-root', default=None)
+    parser.add_argument('--preset', default='benchmark')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--variants', nargs='+', default=list(TRAINED))
+    parser.add_argument('--box-file', nargs='*', default=[],
+                        metavar='NAME=JSON')
+    parser.add_argument('--bootstrap', type=int, default=2000)
+    parser.add_argument('--out', default=None, help='Markdown table file')
+    parser.add_argument('--cfg-options', nargs='*', default=[],
+                        help='extra cfg-options for every train/test run')
+    args = parser.parse_args()
+    args.work_dir = osp.abspath(args.work_dir)
+    args.data_root = osp.abspath(args.data_root
+                                 or osp.join(args.work_dir, 'data'))
+    args.box_files = dict(b.split('=', 1) for b in args.box_file)
+    os.makedirs(args.work_dir, exist_ok=True)
+
+    import lpr  # noqa: F401
+    from mmengine.fileio import load
+
+    from lpr.datasets import LPR4MGalleryDataset, LPR4MQueryDataset
+    from lpr.evaluation.baselines import (colour_histogram_predictions,
+                                          first_hits, sift_predictions)
+    from lpr.evaluation.bootstrap import (bootstrap_indices, chance_table,
+                                          compare, hit_table, interval)
+
+    if not osp.exists(osp.join(args.data_root, 'meta.json')):
+        print(f'[benchmark] generating {args.data_root}', flush=True)
+        run([sys.executable, 'tools/dataset_converters/make_toy_lpr4m.py',
+             '--out', args.data_root, '--preset', args.preset, '--shards',
+             '--workers', '2'], osp.join(args.work_dir, 'generate.log'))
+    queries = LPR4MQueryDataset(data_root=args.data_root, pipeline=[])
+    gallery = LPR4MGalleryDataset(data_root=args.data_root, pipeline=[])
+    order = [queries.get_data_info(i)['clip_id'] for i in range(len(queries))]
+    live_size: Dict[str, int] = {}
+    for i in range(len(gallery)):
+        live = gallery.get_data_info(i)['live_id']
+        live_size[live] = live_size.get(live, 0) + 1
+    infos = [queries.get_data_info(i) for i in range(len(queries))]
+    tables = OrderedDict()
+    parents = {}
+    tables['chance'] = chance_table(
+        [live_size.get(q['live_id'], 0) for q in infos],
+        [len(set(q['gt_image_ids'])) for q in infos], TOPK)
+    seeds_of = {}
+    for name, fn in (('colour histogram', colour_histogram_predictions),
+                     ('SIFT + ratio test', sift_predictions)):
+        cache = osp.join(args.work_dir, name.split()[0].lower() + '.json')
+        if not osp.exists(cache):
+            print(f'[benchmark] {name}', flush=True)
+            with open(cache, 'w') as f:
+                json.dump(fn(queries, gallery), f)
+        with open(cache) as f:
+            preds = aligned(json.load(f), order)
+        tables[name] = hit_table(first_hits(preds), TOPK)
+        parents[name] = 'chance'
+
+    for name in args.variants:
+        cfg, parent, extra = TRAINED[name]
+        runs: Dict[str, List[np.ndarray]] = OrderedDict()
+        for seed in args.seeds:
+            for row, pkl in train_and_test(name, cfg, seed, args,
+                                           extra).items():
+                preds = aligned(load(pkl), order)
+                runs.setdefault(row, []).append(
+                    hit_table(first_hits(preds), TOPK))
+        for row, hits in runs.items():
+            tables[row] = np.mean(hits, 0)
+            seeds_of[row] = [100 * h[:, 0].mean() for h in hits]
+            parents[row] = parent if row == name else name
+        parents[name] = parent if parent in tables else 'chance'
+
+    idx = bootstrap_indices(len(order), args.bootstrap)
+    lines = [
+        f'Toy LPR4M benchmark split: {len(order)} queries from '
+        f'{len(live_size)} livestreams, each ranked within its own gallery '
+        f'({np.mean(list(live_size.values())):.1f} images); trained rows: '
+        f'mean over seeds {args.seeds}; [95 % paired-bootstrap interval over '
+        f'queries, {args.bootstrap} resamples]; Δ = difference to the parent '
+        'row on the same resampled queries.', '',
+        '| method | ' + ' | '.join(f'R@{k}' for k in TOPK) +
+        ' | R@1 per seed | parent | Δ R@1 vs parent |',
+        '| --- |' + ' --- |' * (len(TOPK) + 3)
+    ]
+    for row, table in tables.items():
+        est, lo, hi = interval(table, idx)
+        cells = [f'{e:.1f} [{a:.1f}, {b:.1f}]' for e, a, b in zip(est, lo, hi)]
+        per_seed = ', '.join(f'{v:.1f}' for v in seeds_of.get(row, []))
+        parent = parents.get(row, '')
+        delta = ''
+        if parent and parent in tables:
+            d = compare(table, tables[parent], idx)
+            delta = f'{d["diff"][0]:+.1f} [{d["lo"][0]:+.1f}, {d["hi"][0]:+.1f}]'
+        lines.append(f'| {row} | ' + ' | '.join(cells) +
+                     f' | {per_seed} | {parent} | {delta} |')
+    text = '\n'.join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
