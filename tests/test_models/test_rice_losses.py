@@ -190,3 +190,33 @@ def test_other_backbones_train_rice(backbone, channels):
     losses = model.loss(inputs, samples)
     assert set(losses) == {'loss_icl', 'loss_pmd'}
     sum(losses.values()).backward()
+
+
+def test_pair_encoding_equals_separate_encoding_and_shares_bn_stats():
+    cnn = dict(type='TokenEncoder', in_channels=64, embed_dims=8,
+               backbone=dict(type='ResNet', depth=18, base_channels=8,
+                             stem_channels=8, out_indices=(3, )))
+    for enc_cfg in (TINY, cnn):
+        size = 32 if enc_cfg is TINY else 64
+        model = build(dict(type='RICE', encoder=enc_cfg)).eval()
+        image = torch.randn(2, 3, size, size)
+        frames = torch.randn(2, 3, 3, size, size)
+        fmask = torch.tensor([[True, True, False], [True, True, True]])
+        n_tok = 5
+        pmask = torch.ones(2, 3, n_tok, dtype=torch.bool)
+        pmask[0, 1, 2:] = False
+        img_g, img_t, clip, vid_t, valid = model.extract_pair(
+            image, frames, fmask, pmask)
+        ref_g, ref_t = model.extract_image(image)
+        ref_c, ref_v, ref_valid = model.extract_clip(frames, fmask, pmask)
+        for a, b in ((img_g, ref_g), (img_t, ref_t), (clip, ref_c),
+                     (vid_t, ref_v)):
+            assert torch.allclose(a, b, atol=1e-5)
+        assert torch.equal(valid, ref_valid)
+    # Training mode: one BN batch for both views, so an image's embedding
+    # depends on the frames it is encoded with.
+    model = build(dict(type='RICE', encoder=cnn)).train()
+    image = torch.randn(2, 3, 64, 64)
+    g1 = model.extract_pair(image, torch.randn(2, 3, 3, 64, 64), fmask)[0]
+    g2 = model.extract_pair(image, torch.randn(2, 3, 3, 64, 64) + 3, fmask)[0]
+    assert not torch.allclose(g1, g2, atol=1e-3)

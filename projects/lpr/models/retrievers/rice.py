@@ -146,6 +146,52 @@ class RICE(BaseModel):
             valid = valid & patch_masks.bool()
         return clip, tokens.view(b, t * n_tok, -1), valid.reshape(b, -1)
 
+    def extract_pair(
+        self,
+        image: torch.Tensor,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor,
+        patch_masks: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+               torch.Tensor]:
+        """Encode training pairs in one pass of the encoder.
+
+        Images and frames share a forward pass, so a backbone with batch
+        normalisation normalises both views with the same batch statistics
+        (the ones its running averages, used at test time, estimate);
+        encoding them apart would normalise shop images and livestream
+        frames with statistics of their own domain in training only.
+
+        Args:
+            image: (B, 3, H, W) shop images.
+            frames: (B, T, 3, H, W).
+            frame_mask: (B, T) bool.
+            patch_masks: (B, T, L) bool box masks of the frames or ``None``
+                (images always attend to every token).
+
+        Returns:
+            tuple: unit image embeddings (B, E), image tokens (B, L, D),
+            clip embeddings (B, E), frame tokens (B, T·L, D) and their
+            validity (B, T·L).
+        """
+        b, t = frames.shape[:2]
+        flat = torch.cat([image, frames.flatten(0, 1)])
+        mask = None
+        if patch_masks is not None:
+            flat_masks = patch_masks.flatten(0, 1).bool()
+            mask = torch.cat([
+                flat_masks.new_ones((b, flat_masks.shape[1])), flat_masks
+            ])
+        g, tokens = self._encode(flat, mask)
+        img_g = torch.nn.functional.normalize(g[:b], dim=-1)
+        clip = self.icl_head.pool_clip(g[b:].view(b, t, -1), frame_mask)
+        n_tok = tokens.shape[1]
+        valid = frame_mask[:, :, None].expand(b, t, n_tok)
+        if patch_masks is not None:
+            valid = valid & patch_masks.bool()
+        return (img_g, tokens[:b], clip, tokens[b:].reshape(b, t * n_tok, -1),
+                valid.reshape(b, -1))
+
     def _patch_masks(self, data_samples) -> Optional[torch.Tensor]:
         if not self.use_boxes:
             return None
@@ -167,9 +213,8 @@ class RICE(BaseModel):
         raise RuntimeError(f'invalid mode "{mode}"')
 
     def loss(self, inputs: dict, data_samples: List) -> Dict[str, torch.Tensor]:
-        img_g, img_tok = self.extract_image(inputs['image'])
-        clip_g, vid_tok, valid = self.extract_clip(
-            inputs['frames'], inputs['frame_mask'],
+        img_g, img_tok, clip_g, vid_tok, valid = self.extract_pair(
+            inputs['image'], inputs['frames'], inputs['frame_mask'],
             self._patch_masks(data_samples))
         image_ids = [s.image_id for s in data_samples]
         losses, mining = self.icl_head.loss(clip_g, img_g, image_ids)
