@@ -220,3 +220,26 @@ def test_pair_encoding_equals_separate_encoding_and_shares_bn_stats():
     g1 = model.extract_pair(image, torch.randn(2, 3, 3, 64, 64), fmask)[0]
     g2 = model.extract_pair(image, torch.randn(2, 3, 3, 64, 64) + 3, fmask)[0]
     assert not torch.allclose(g1, g2, atol=1e-3)
+
+
+def test_cnn_gem_pooling_by_hand():
+    enc = build(
+        dict(type='TokenEncoder', in_channels=64, embed_dims=8, gem_p=3.0,
+             backbone=dict(type='ResNet', depth=18, base_channels=8,
+                           stem_channels=8, out_indices=(3, )))).eval()
+    x = torch.randn(2, 3, 64, 64)
+    fmap = enc.backbone(x)[-1].flatten(2).transpose(1, 2)  # (2, 4, 64)
+    g, tokens = enc(x)
+    gem = fmap.clamp(min=1e-6).pow(3).mean(1).pow(1 / 3)
+    assert torch.allclose(g, enc.proj(gem), atol=1e-5)
+    assert torch.allclose(tokens[:, 1:], enc.proj(fmap), atol=1e-5)
+    mask = torch.tensor([[True, True, False, False, True]] * 2)
+    g_box, _ = enc(x, mask)
+    gem_box = fmap[:, [0, 3]].clamp(min=1e-6).pow(3).mean(1).pow(1 / 3)
+    assert torch.allclose(g_box, enc.proj(gem_box), atol=1e-5)
+    # GeM sits between the mean and the max of the positions
+    assert (gem >= fmap.mean(1) - 1e-5).all()
+    assert (gem <= fmap.max(1).values + 1e-5).all()
+    with pytest.raises(ValueError, match='gem_p'):
+        build(dict(type='TokenEncoder', in_channels=64, gem_p=0.5,
+                   backbone=dict(type='ResNet', depth=18)))

@@ -16,7 +16,11 @@ class TokenEncoder(BaseModule):
     * ViT-style backbones (``out_type='raw'``) give (N, 1 + P, C) tokens
       after their final norm (CLIP's ``ln_post``); token 0 is the CLS token.
     * CNN backbones give a (N, C, H, W) map; the tokens are its H·W
-      positions, preceded by their average as the global token.
+      positions, preceded by their pooled global token: the mean
+      (``gem_p=1``) or the generalised mean ``(mean x^p)^(1/p)`` of the
+      positions (GeM, the usual pooling of image retrieval, ``gem_p=3``:
+      a small product in a large frame is not averaged away by the room
+      around it).
 
     Every token is projected to ``embed_dims`` by a bias-free linear layer
     (CLIP's ``visual.proj``); the global embedding is the projected token 0.
@@ -34,6 +38,7 @@ class TokenEncoder(BaseModule):
         backbone: the backbone config (``type='mmdet.ResNet'`` for mmdet's).
         in_channels: channels of the backbone's last output.
         embed_dims: the shared embedding space (512 for CLIP ViT-B/32).
+        gem_p: exponent of the CNN global pooling (1: mean).
         init_cfg: initialisation config.
     """
 
@@ -41,8 +46,12 @@ class TokenEncoder(BaseModule):
                  backbone: dict,
                  in_channels: int,
                  embed_dims: int = 512,
+                 gem_p: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if gem_p < 1:
+            raise ValueError(f'gem_p must be >= 1, got {gem_p}')
+        self.gem_p = gem_p
         self.backbone = MODELS.build(backbone)
         self.proj = nn.Linear(in_channels, embed_dims, bias=False)
         nn.init.normal_(self.proj.weight, std=in_channels**-0.5)
@@ -136,20 +145,31 @@ class TokenEncoder(BaseModule):
             fmap = out[-1] if isinstance(out, (tuple, list)) else out
             flat = fmap.flatten(2).transpose(1, 2)  # (N, HW, C)
             if patch_mask is None:
-                pooled = flat.mean(1, keepdim=True)
+                keep = flat.new_ones(flat.shape[:2])
             else:
                 keep = patch_mask[:, 1:].to(flat.dtype)
                 if keep.shape[1] != flat.shape[1]:
                     raise ValueError(
                         f'patch mask has {keep.shape[1]} cells, the feature '
                         f'map {flat.shape[1]} positions')
-                pooled = (flat * keep[..., None]).sum(1, keepdim=True) / \
-                    keep.sum(1).clamp(min=1)[:, None, None]
+            pooled = self._pool(flat, keep)
             tokens = hidden = torch.cat([pooled, flat], dim=1)
         projected = self.proj(tokens)
         if return_hidden:
             return projected[:, 0], projected, hidden
         return projected[:, 0], projected
+
+
+    def _pool(self, flat: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """(N, P, C) positions, (N, P) weights → (N, 1, C) global token:
+        the (generalised) mean of the kept positions."""
+        w = keep[..., None]
+        den = keep.sum(1).clamp(min=1)[:, None, None]
+        if self.gem_p == 1:
+            return (flat * w).sum(1, keepdim=True) / den
+        p = self.gem_p
+        x = flat.clamp(min=1e-6).pow(p)
+        return ((x * w).sum(1, keepdim=True) / den).pow(1.0 / p)
 
 
 def _masked_attention(attn: nn.Module, x: torch.Tensor,
