@@ -1,4 +1,5 @@
 """RICE: a clip-to-shop-image retriever trained with ICL + PMD + PFR."""
+import contextlib
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -49,7 +50,9 @@ class RICE(BaseModel):
         use_boxes: pass the samples' ``patch_masks`` to the encoder for
             frames (box input).
         rerank: ``dict(top_k=10, weight=0.5)`` to re-score the embedding
-            ranking's top-K with PMD at test time (``None``: off).
+            ranking's top-K with PMD at test time (``None`` or
+            ``top_k <= 1``: off); see :meth:`rank`. ``batch_pairs``
+            (default 128) bounds the (image, clip) pairs per decoder call.
         pmd_tokens: the tokens PMD/PFR read (and ``predict`` returns):
             ``'projected'`` (after the final norm and projection, E wide)
             or ``'hidden'`` (before them, the backbone width).
@@ -253,8 +256,11 @@ class RICE(BaseModel):
         """Embed whatever the batch holds (gallery images and/or clips).
 
         Returns:
-            list[dict]: per sample, ``image_emb``/``image_tokens`` and/or
-            ``clip_emb``/``clip_tokens``/``clip_valid``, plus its metainfo.
+            list[dict]: per sample, ``image_emb`` (E,) and
+            ``image_tokens`` (Lq, D) and/or ``clip_emb`` (E,),
+            ``clip_tokens`` (Lk, D), ``clip_valid`` (Lk,) and
+            ``has_frames`` (a bool), plus its metainfo. The tensors are
+            views of the batch's tensors, on the model's device.
         """
         out: List[dict] = [
             dict(s.metainfo) if s is not None else {}
@@ -275,23 +281,199 @@ class RICE(BaseModel):
             if asr is not None:
                 tok = torch.cat([tok, asr[:, None]], dim=1)
                 valid = torch.cat([valid, torch.ones_like(valid[:, :1])], 1)
-            has_frames = inputs['frame_mask'].any(1)
+            # One host copy for the batch, not one sync per sample.
+            has_frames = inputs['frame_mask'].any(1).tolist()
             for o, c, t, v, h in zip(out, clip, tok, valid, has_frames):
                 o.update(
-                    clip_emb=c, clip_tokens=t, clip_valid=v,
-                    has_frames=bool(h))
+                    clip_emb=c, clip_tokens=t, clip_valid=v, has_frames=h)
         return out
 
     @staticmethod
     def _batch_size(inputs: dict) -> int:
         return next(iter(inputs.values())).shape[0]
 
+    # ------------------------------------------------------------ ranking
+    @property
+    def rerank_top_k(self) -> int:
+        """How many top embedding matches :meth:`rank` re-scores with PMD
+        (re-ranking is on when this is above 1)."""
+        return int((self.rerank or {}).get('top_k', 0) or 0)
+
+    def _model_device(self) -> torch.device:
+        return self.data_preprocessor.mean.device
+
+    @torch.no_grad()
+    def rank(self,
+             clip_emb: torch.Tensor,
+             image_emb: torch.Tensor,
+             clip_tokens: Optional[torch.Tensor] = None,
+             clip_valid: Optional[torch.Tensor] = None,
+             image_tokens: Optional[torch.Tensor] = None
+             ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Rank one livestream's gallery for a batch of its queries.
+
+        Shop images are sorted by the cosine of the clip and image
+        embeddings (stable: ties keep the gallery order). With
+        ``rerank['top_k'] > 1`` PMD then scores each query's top-K pairs and
+        the top-K are re-sorted by ``(1 - w) * z(cosine) + w * z(PMD)``
+        (``w = rerank['weight']``, ``z`` a z-score over the K candidates of
+        the query); the rest keep their cosine order and scores.
+
+        Every input is moved to the model's device. The cosine runs in
+        float32; PMD runs under whatever autocast the caller has entered
+        (the one the tokens were encoded under) and otherwise in the head's
+        own dtype, so tokens stored in half precision are fine.
+
+        Args:
+            clip_emb: (Q, E) unit clip embeddings.
+            image_emb: (N, E) unit image embeddings of the livestream's
+                gallery.
+            clip_tokens: (Q, Lk, D) clip tokens (re-ranking only).
+            clip_valid: (Q, Lk) bool validity of the clip tokens.
+            image_tokens: (N, Lq, D) image tokens (re-ranking only).
+
+        Returns:
+            tuple: ``scores`` (Q, N) float32 and ``order`` (Q, N) int64, on
+            the model's device: ``order[q, j]`` is the gallery row ranked
+            ``j``-th for query ``q`` (best first) and ``scores[q, j]`` its
+            score (the fused score inside the re-ranked top-K, the cosine
+            after it).
+        """
+        device = self._model_device()
+        with _autocast_off(device):
+            scores, order = cosine_ranking(
+                clip_emb.to(device), image_emb.to(device))
+        k = min(self.rerank_top_k, order.shape[1])
+        if k < 2:
+            return scores, order
+        if self.pmd_head is None:
+            raise RuntimeError('re-ranking needs a PMD head')
+        if clip_tokens is None or clip_valid is None or image_tokens is None:
+            raise ValueError('re-ranking needs clip_tokens, clip_valid and '
+                             'image_tokens')
+        image_tokens = image_tokens.to(device)
+        clip_tokens = clip_tokens.to(device)
+        clip_valid = clip_valid.to(device)
+        top = order[:, :k]  # (Q, K)
+        n_query = top.shape[0]
+        pmd = scores.new_empty(n_query, k)
+        step = max(1, int(self.rerank.get('batch_pairs', 128)) // k)
+        for s in range(0, n_query, step):
+            idx = top[s:s + step]  # (C, K)
+            c = idx.shape[0]
+            pmd[s:s + c] = self._score_top_k(
+                image_tokens[idx.reshape(-1)], clip_tokens[s:s + c],
+                clip_valid[s:s + c]).float().view(c, k)
+        weight = float(self.rerank.get('weight', 0.5))
+        with _autocast_off(device):
+            fused = (1 - weight) * _zscore(scores[:, :k]) + \
+                weight * _zscore(pmd)
+            fused, resort = fused.sort(dim=1, descending=True, stable=True)
+        scores = torch.cat([fused, scores[:, k:]], dim=1)
+        order = torch.cat([top.gather(1, resort), order[:, k:]], dim=1)
+        return scores, order
+
+    def _decoder_inputs(self, *tokens: torch.Tensor) -> List[torch.Tensor]:
+        """Tokens on the model's device; outside autocast, in the PMD
+        head's dtype (autocast casts them itself)."""
+        device = self._model_device()
+        dtype = None
+        if not _autocast_on(device):
+            dtype = next(self.pmd_head.parameters()).dtype
+        return [t.to(device=device, dtype=dtype) for t in tokens]
+
+    def _score_top_k(self, image_tokens: torch.Tensor,
+                     clip_tokens: torch.Tensor,
+                     clip_valid: torch.Tensor) -> torch.Tensor:
+        """PMD scores of C clips against K images each.
+
+        Each clip's keys and values are projected once for its K images
+        (the head's ``encode_clips``/``decode``, as in its
+        ``score_images``); a head without them scores repeated pairs.
+
+        Args:
+            image_tokens: (C·K, Lq, D), rows ``c·K .. c·K + K - 1`` for clip
+                ``c``.
+            clip_tokens: (C, Lk, D).
+            clip_valid: (C, Lk) bool.
+
+        Returns:
+            torch.Tensor: (C·K,) scores.
+        """
+        head = self.pmd_head
+        image_tokens, clip_tokens = self._decoder_inputs(
+            image_tokens, clip_tokens)
+        clip_valid = clip_valid.to(image_tokens.device)
+        if hasattr(head, 'encode_clips') and hasattr(head, 'decode'):
+            keys, values = head.encode_clips(clip_tokens)
+            return head.decode(image_tokens, keys, values, clip_valid)[0]
+        k = image_tokens.shape[0] // clip_tokens.shape[0]
+        return head(image_tokens, clip_tokens.repeat_interleave(k, 0),
+                    clip_valid.repeat_interleave(k, 0))[0]
+
     @torch.no_grad()
     def pair_scores(self, image_tokens: torch.Tensor,
                     clip_tokens: torch.Tensor,
                     clip_valid: torch.Tensor) -> torch.Tensor:
-        """PMD scores of (image, clip) pairs: (N, Lq, E), (N, Lk, E),
-        (N, Lk) → (N,)."""
+        """PMD scores of (image, clip) pairs.
+
+        The tokens are moved to the model's device; outside autocast they
+        are cast to the head's dtype.
+
+        Args:
+            image_tokens: (P, Lq, D).
+            clip_tokens: (P, Lk, D).
+            clip_valid: (P, Lk) bool.
+
+        Returns:
+            torch.Tensor: (P,) scores.
+        """
         if self.pmd_head is None:
             raise RuntimeError('re-ranking needs a PMD head')
-        return self.pmd_head(image_tokens, clip_tokens, clip_valid)[0]
+        image_tokens, clip_tokens = self._decoder_inputs(
+            image_tokens, clip_tokens)
+        return self.pmd_head(image_tokens, clip_tokens,
+                             clip_valid.to(image_tokens.device))[0]
+
+
+def _autocast_on(device: torch.device) -> bool:
+    return _has_autocast(device) and torch.is_autocast_enabled(device.type)
+
+
+def _has_autocast(device: torch.device) -> bool:
+    available = getattr(torch.amp, 'is_autocast_available', None)
+    if available is None:  # torch < 2.4
+        return device.type in ('cpu', 'cuda')
+    return available(device.type)
+
+
+def _autocast_off(device: torch.device):
+    """Leave autocast on ``device`` (float32 ranking arithmetic)."""
+    if not _has_autocast(device):  # e.g. 'meta'
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, enabled=False)
+
+
+def _zscore(x: torch.Tensor) -> torch.Tensor:
+    """Z-score each row of (Q, K); rows of fewer than 2 values give 0."""
+    if x.shape[-1] < 2:
+        return torch.zeros_like(x)
+    return (x - x.mean(-1, keepdim=True)) / x.std(
+        -1, keepdim=True).clamp(min=1e-6)
+
+
+def cosine_ranking(clip_emb: torch.Tensor, image_emb: torch.Tensor
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sort a gallery by the dot product of unit embeddings (stable, so
+    ties keep the gallery order).
+
+    Args:
+        clip_emb: (Q, E) query embeddings.
+        image_emb: (N, E) gallery embeddings.
+
+    Returns:
+        tuple: ``scores`` (Q, N) float32 and ``order`` (Q, N) int64, best
+        first (see :meth:`RICE.rank`).
+    """
+    sims = clip_emb.float() @ image_emb.float().T
+    return sims.sort(dim=1, descending=True, stable=True)
