@@ -1,5 +1,6 @@
-"""All-gather that keeps gradients, for losses over the global batch."""
-from typing import List
+"""All-gathers: one that keeps gradients, for losses over the global
+batch, and one of picklable values that ships tensors compactly."""
+from typing import Any, List
 
 import torch
 import torch.distributed as dist
@@ -49,12 +50,35 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return _GatherWithGrad.apply(tensor)
 
 
+def compact(value: Any) -> Any:
+    """Copy the tensors in ``value`` (nested dicts, lists and tuples) that
+    are views of a larger storage (e.g. one sample of a batch) into their
+    own storage, on the CPU, so pickling ships only their data; a pickled
+    view carries its whole storage.
+    """
+    if torch.is_tensor(value):
+        value = value.detach()
+        if value.device.type != 'cpu':
+            return value.cpu()  # a copy of exactly the view
+        nbytes = value.numel() * value.element_size()
+        if value.untyped_storage().nbytes() > nbytes or \
+                not value.is_contiguous():
+            return value.clone(memory_format=torch.contiguous_format)
+        return value
+    if isinstance(value, dict):
+        return type(value)((k, compact(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)) and not hasattr(value, '_fields'):
+        return type(value)(compact(v) for v in value)
+    return value
+
+
 def gather_objects(values: List) -> List:
-    """Gather a list of picklable values from every rank, in rank order."""
+    """Gather a list of picklable values from every rank, in rank order
+    (tensors are shipped compactly, see :func:`compact`)."""
     if not is_distributed():
         return list(values)
     out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, list(values))
+    dist.all_gather_object(out, [compact(v) for v in values])
     return [v for part in out for v in part]
 
 
