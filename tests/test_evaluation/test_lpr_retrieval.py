@@ -63,6 +63,14 @@ def test_rank_queries_only_within_the_livestream():
 
 
 def test_rerank_reorders_only_the_top_k():
+    """``RICE.rank`` re-sorts only the top-K by the fused score, through
+    ``rank_queries`` too (the loop's code path)."""
+    from tiny_rice import build_tiny_rice, stub_pmd
+
+    # PMD strongly prefers the image whose first token value is 1 (g1).
+    model = build_tiny_rice(rerank=dict(top_k=2, weight=0.9))
+    model.pmd_head = stub_pmd(lambda img, clip, valid: (
+        img[:, 0, 0] == 1).float() * 10)
     e = torch.eye(4)
     gallery = [dict(image_id=f'g{i}', live_id='A', image_emb=e[i],
                     image_tokens=torch.full((2, 4), float(i)))
@@ -71,11 +79,21 @@ def test_rerank_reorders_only_the_top_k():
              clip_emb=torch.tensor([0.4, 0.3, 0.2, 0.1]),
              clip_tokens=torch.zeros(3, 4), clip_valid=torch.ones(3).bool())
 
-    def scorer(img_tok, clip_tok, valid):  # prefers g1 strongly
-        return (img_tok[:, 0, 0] == 1).float() * 10
-
     base = rank_queries([q], gallery)[0]['pred_ranking']
     assert base == ['g0', 'g1', 'g2', 'g3']
-    fused = rank_queries([q], gallery, scorer, rerank_top_k=2,
-                         rerank_weight=0.9)[0]['pred_ranking']
-    assert fused == ['g1', 'g0', 'g2', 'g3']
+    fused = rank_queries([q], gallery, model.rank)[0]
+    assert fused['pred_ranking'] == ['g1', 'g0', 'g2', 'g3']
+    # The tail keeps its cosine scores; the top-K gets the fused ones.
+    assert fused['pred_scores'][2:] == pytest.approx([0.2, 0.1])
+    scores, order = model.rank(q['clip_emb'][None], e,
+                               q['clip_tokens'][None], q['clip_valid'][None],
+                               torch.stack([g['image_tokens']
+                                            for g in gallery]))
+    assert order.tolist() == [[1, 0, 2, 3]]
+    assert scores.shape == (1, 4) and scores.dtype == torch.float32
+    # top_k <= 1: the cosine ranking, and no tokens needed.
+    model.rerank = dict(top_k=1)
+    assert model.rank(q['clip_emb'][None], e)[1].tolist() == [[0, 1, 2, 3]]
+    model.rerank = dict(top_k=3)
+    with pytest.raises(ValueError, match='tokens'):
+        model.rank(q['clip_emb'][None], e)
