@@ -1,11 +1,13 @@
 """Batches built from few livestreams, so in-batch negatives are products
 of the same shop (the products a query must be told apart from)."""
+import logging
 import math
 from typing import Iterator, Optional
 
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
+from mmengine.logging import print_log
 from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
@@ -21,6 +23,13 @@ class LiveGroupedSampler(Sampler):
     every batch. Each rank's batch of ``batch_size`` holds
     ``batch_size / clips_per_live`` groups; an epoch visits every clip about
     once (a livestream's leftover clips are topped up with repeats).
+
+    Every rank gets exactly ``len(self)`` samples, so every step is a full
+    global batch on every rank (the losses all-gather over ranks each
+    step). A dataset with fewer groups than one global batch needs
+    (``world_size * batch_size / clips_per_live``) has its livestreams
+    grouped again, with new permutations, until the step is full: clips
+    then repeat within the epoch's only step.
 
     Args:
         dataset: a dataset with ``live_ids()`` (one integer per sample).
@@ -51,14 +60,22 @@ class LiveGroupedSampler(Sampler):
         self.groups_by_live = [
             np.nonzero(lives == live)[0] for live in np.unique(lives)
         ]
+        if not self.groups_by_live:
+            raise ValueError('LiveGroupedSampler needs a non-empty dataset')
         n_groups = sum(
             math.ceil(len(g) / clips_per_live) for g in self.groups_by_live)
         per_step = self.world_size * batch_size // clips_per_live
         self.num_steps = max(1, n_groups // per_step)
         self.num_samples = self.num_steps * batch_size
+        if n_groups < per_step:
+            print_log(
+                f'LiveGroupedSampler: {n_groups} groups of {clips_per_live} '
+                f'clips, fewer than the {per_step} of one global batch '
+                f'({self.world_size} ranks x {batch_size}); clips repeat '
+                'within the step', logger='current', level=logging.WARNING)
 
-    def __iter__(self) -> Iterator[int]:
-        rng = np.random.default_rng(self.seed + self.epoch)
+    def _group(self, rng: np.random.Generator) -> list:
+        """One pass over the livestreams: groups of ``clips_per_live``."""
         k = self.clips_per_live
         groups = []
         for members in self.groups_by_live:
@@ -70,9 +87,16 @@ class LiveGroupedSampler(Sampler):
             groups += [members[i:i + k] for i in range(0, n, k)]
         order = rng.permutation(len(groups)) if self.shuffle else range(
             len(groups))
-        groups = [groups[i] for i in order]
+        return [groups[i] for i in order]
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        k = self.clips_per_live
         per_batch = self.batch_size // k
         per_step = per_batch * self.world_size
+        groups = self._group(rng)
+        while len(groups) < self.num_steps * per_step:  # fill the step
+            groups += self._group(rng)
         out = []
         for step in range(self.num_steps):
             step_groups = groups[step * per_step:(step + 1) * per_step]
