@@ -9,6 +9,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'projects'))
 
 import lpr  # noqa: E402,F401  (environment fixes before anything loads)
+from lpr.engine import accelerator_available  # noqa: E402
 from lpr.utils.tool_setup import load_tool_config, set_local_rank  # noqa
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
@@ -45,16 +46,20 @@ def parse_args():
 def setup_cfg(args):
     cfg = load_tool_config(args)
     if args.amp:
-        optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
             print_log('AMP training is already enabled in your config.',
                       logger='current', level=logging.WARNING)
         else:
             assert optim_wrapper == 'OptimWrapper', (
                 '`--amp` is only supported when the optimizer wrapper type '
                 f'is `OptimWrapper` but got {optim_wrapper}.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+            if accelerator_available():
+                cfg.optim_wrapper.type = 'AmpOptimWrapper'
+                cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            else:  # mmengine's AMP needs a GPU; bfloat16 on the CPU
+                cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
+                cfg.optim_wrapper.dtype = 'bfloat16'
     if args.auto_scale_lr:
         if 'auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr \
                 and 'base_batch_size' in cfg.auto_scale_lr:
