@@ -11,7 +11,7 @@ OUT="$(realpath -m "${1:-$ROOT/data/toy_lpr4m}")"
 SEED="${2:-0}"
 WORK="$(realpath -m "${WORK_DIR:-$ROOT/work_dirs/toy_demo}")"
 PY="${PYTHON:-python}"
-CONFIG="$ROOT/configs/rice/rice_r18-slim_1xb32-20e_toy-lpr4m.py"
+CONFIG="$ROOT/configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py"
 cd "$ROOT"
 
 # 1. Generate (regenerate from scratch; only ever deletes a folder this
@@ -25,7 +25,7 @@ fi
 source tools/misc/toy_options.sh
 toy_data_opts "$OUT"
 
-# 2. Train (about 7 minutes on 2 CPU cores; log in $WORK/train.log).
+# 2. Train (about 10 minutes on 2 CPU cores; log in $WORK/train.log).
 rm -rf "$WORK/rice" && mkdir -p "$WORK"
 run_quiet "$WORK/train.log" "$PY" tools/train.py "$CONFIG" --work-dir "$WORK/rice" \
     --cfg-options "randomness.seed=$SEED" "${TOY_DATA_OPTS[@]}"
@@ -33,7 +33,7 @@ grep -E "Epoch\(val\)" "$WORK/train.log" \
     | sed -E 's#.*Epoch\(val\) \[([0-9]+)\]\[[0-9/]+\] +retrieval/R@1: ([0-9.]+).*#  val after epoch \1: R@1 \2#' || true
 
 # 3. Test: dump per-query rankings.
-run_quiet "$WORK/test.log" "$PY" tools/test.py "$CONFIG" "$WORK/rice/epoch_20.pth" \
+run_quiet "$WORK/test.log" "$PY" tools/test.py "$CONFIG" "$(cat "$WORK/rice/last_checkpoint")" \
     --work-dir "$WORK/rice" --out "$WORK/rice/preds.pkl" \
     --cfg-options "${TOY_DATA_OPTS[@]}"
 
@@ -41,4 +41,4 @@ run_quiet "$WORK/test.log" "$PY" tools/test.py "$CONFIG" "$WORK/rice/epoch_20.pt
 echo
 "$PY" -c "import json, sys; t = json.load(open(sys.argv[1]))['stats']['test']; print(f\"Toy LPR4M test split: {t['clips']} queries from {t['livestreams']} livestreams, each ranked within its own gallery ({t['gallery_per_live']:.1f} images)\")" "$OUT/meta.json"
 "$PY" tools/analysis_tools/retrieval_report.py --data-root "$OUT" \
-    --preds "RICE (ICL+PMD+PFR, slim ResNet-18, 20 epochs)=$WORK/rice/preds.pkl"
+    --preds "RICE (ICL+PMD+PFR, slim ResNet-18, 128 px, 18 epochs)=$WORK/rice/preds.pkl"

@@ -17,7 +17,7 @@ from lpr.engine import retrieval_loop
 from lpr.evaluation import LPRRetrievalMetric
 from tiny_rice import build_tiny_rice, tiny_batch
 
-TOY_CFG = osp.join(ROOT, 'configs/rice/rice_r18-slim_1xb32-20e_toy-lpr4m.py')
+TOY_CFG = osp.join(ROOT, 'configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py')
 SPLIT_KEYS = retrieval_loop.SPLIT_KEYS
 
 

@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 
 from conftest import ROOT, run_env
 
-CONFIG = osp.join(ROOT, 'configs/rice/rice_r18-slim_1xb32-20e_toy-lpr4m.py')
+CONFIG = osp.join(ROOT, 'configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py')
 
 
 def _test_options(root):

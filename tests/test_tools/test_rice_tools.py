@@ -10,7 +10,7 @@ from mmengine.fileio import load
 
 from conftest import ROOT, run_env
 
-CONFIG = osp.join(ROOT, 'configs/rice/rice_vit-tiny-p16_1xb32-20e_toy-lpr4m.py')
+CONFIG = osp.join(ROOT, 'configs/rice/rice_vit-tiny-p16_1xb32-18e_toy-lpr4m.py')
 SMALL = [
     'train_cfg.max_epochs=1', 'train_dataloader.batch_size=8',
     'train_dataloader.sampler.batch_size=8',

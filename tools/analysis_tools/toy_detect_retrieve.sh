@@ -19,8 +19,8 @@ PY="${PYTHON:-python}"
 EPOCHS="${RICE_EPOCHS:-20}"
 SD_CFG=configs/ipd/dab-detr_r18-slim_1xb8-12e_toy-lpr4m.py
 MD_CFG=configs/ipd/transvod-lite_r18-slim_1xb2-3e_toy-lpr4m.py
-BOX_CFG=configs/rice/rice-box_r18-slim_1xb32-20e_toy-lpr4m.py
-PATCH_CFG=configs/rice/rice_r18-slim_1xb32-20e_toy-lpr4m.py
+BOX_CFG=configs/rice/rice-box_r18-slim-s16_1xb32-18e_toy-lpr4m.py
+PATCH_CFG=configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py
 cd "$ROOT"
 mkdir -p "$WORK"
 

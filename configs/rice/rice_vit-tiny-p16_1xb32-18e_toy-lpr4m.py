@@ -1,8 +1,8 @@
 # The toy RICE recipe with a tiny ViT (4 layers, width 192, patch 16:
 # 36 patch tokens + CLS) trained from scratch instead of the slim ResNet-18.
-_base_ = ['./rice_r18-slim_1xb32-20e_toy-lpr4m.py']
+_base_ = ['./rice_r18-slim_1xb32-18e_toy-lpr4m.py']
 
-tokens_per_image = (96 // 16)**2 + 1
+tokens_per_image = (128 // 16)**2 + 1
 model = dict(
     encoder=dict(
         in_channels=192,
@@ -14,7 +14,7 @@ model = dict(
                 num_layers=4,
                 num_heads=4,
                 feedforward_channels=384),
-            img_size=96,
+            img_size=128,
             patch_size=16,
             pre_norm=True,
             out_type='raw',
