@@ -11,6 +11,7 @@ import json
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 from math import comb
 
 import numpy as np
@@ -62,12 +63,18 @@ def main():
 
     rows = [('chance (random ranking of the live gallery)',
              chance(args.data_root))]
+    colour_preds = None
     if not args.no_baseline:
         tool = osp.join(osp.dirname(osp.abspath(__file__)),
                         'color_histogram_baseline.py')
-        out = subprocess.run(
-            [sys.executable, tool, '--data-root', args.data_root],
-            check=True, capture_output=True, text=True).stdout
+        with tempfile.TemporaryDirectory() as tmp:
+            dump = osp.join(tmp, 'colour.json')
+            out = subprocess.run(
+                [sys.executable, tool, '--data-root', args.data_root,
+                 '--out', dump],
+                check=True, capture_output=True, text=True).stdout
+            with open(dump) as f:
+                colour_preds = json.load(f)
         rows.append(('colour histogram', json.loads(out.strip().split(
             '\n')[-1])))
     for item in args.preds:
@@ -81,6 +88,35 @@ def main():
     for name, m in rows:
         print(f'| {name} | ' + ' | '.join(
             _cell(m[f'R@{k}']) for k in TOPK) + ' |')
+    for item in args.preds:
+        name, _, paths = item.partition('=')
+        print(intervals(name, paths.split(',')[0], colour_preds))
+
+
+def intervals(name: str, path: str, colour_preds) -> str:
+    """R@1 with its 95 % bootstrap interval over queries and, against the
+    colour histogram, the paired difference and the ratio."""
+    from mmengine.fileio import load
+
+    from lpr.evaluation.baselines import first_hits
+    from lpr.evaluation.bootstrap import (bootstrap_indices, compare,
+                                          hit_table, interval)
+    preds = load(path)
+    hits = hit_table(first_hits(preds), (1, ))
+    idx = bootstrap_indices(len(preds))
+    est, lo, hi = interval(hits, idx)
+    text = (f'{name}: R@1 {est[0]:.1f} [{lo[0]:.1f}, {hi[0]:.1f}] (95 % '
+            f'bootstrap interval over {len(preds)} queries)')
+    if colour_preds is not None:
+        by_id = {p['clip_id']: p for p in colour_preds}
+        base = hit_table(first_hits([by_id[p['clip_id']] for p in preds]),
+                         (1, ))
+        d = compare(hits, base, idx)
+        ratio = hits.mean() / max(base.mean(), 1e-9)
+        text += (f'; vs colour histogram {d["diff"][0]:+.1f} '
+                 f'[{d["lo"][0]:+.1f}, {d["hi"][0]:+.1f}] points, '
+                 f'{ratio:.2f}x')
+    return text
 
 
 def _cell(values) -> str:
