@@ -196,7 +196,8 @@ def main() -> None:
         if not osp.exists(cache):
             print(f'[benchmark] {name}', flush=True)
             with open(cache, 'w') as f:
-                json.dump(fn(queries, gallery), f)
+                json.dump(fn(queries, gallery,
+                             show_progress=sys.stdout.isatty()), f)
         with open(cache) as f:
             preds = aligned(json.load(f), order)
         tables[name] = hit_table(first_hits(preds), TOPK)

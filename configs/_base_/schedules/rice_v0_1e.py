@@ -27,9 +27,10 @@ optim_wrapper = dict(
     # norm 1.0 corresponds to max_norm = W = 8.0 here (V0's BertAdam also
     # clips every parameter's gradient to norm 1.0, i.e. W here, which
     # mmengine has no option for). Adam's updates are invariant to the
-    # scale otherwise (up to eps), so only the clipping differs; with
-    # max_norm=1.0 this recipe clips W times harder than V0.
-    clip_grad=dict(max_norm=1.0))
+    # scale otherwise (up to eps), so only the clipping differs: max_norm
+    # is W (the recipes here run on 8 GPUs); set it to your number of GPUs
+    # to keep V0's clipping on another setup.
+    clip_grad=dict(max_norm=8.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
          end=0.1 * max_epochs, convert_to_iter_based=True),
