@@ -1,4 +1,5 @@
-"""A tiny RICE (1-layer ViT on 16x16 inputs, 8-d tokens) for unit tests."""
+"""Tiny models for unit tests: a RICE (1-layer ViT on 16x16 inputs, 8-d
+tokens) and a CLIP-style ViT token encoder on 32x32 inputs."""
 import copy
 from typing import Callable, Optional
 
@@ -25,6 +26,32 @@ TINY_RICE = dict(
     pmd_head=dict(type='PMDHead', embed_dims=8, num_heads=2,
                   num_query_tokens=5, num_negatives=2, attn_drop=0.0),
     pfr_head=dict(type='PFRHead', num_heads=2, tokens_per_frame=5))
+
+
+def tiny_vit_encoder(width: int = 32,
+                     num_layers: int = 2,
+                     num_heads: int = 2,
+                     feedforward_channels: int = 64,
+                     embed_dims: int = 16) -> dict:
+    """Config of a ``TokenEncoder`` on a CLIP-style ViT (32x32 inputs, patch
+    16: CLS + 4 tokens; pre-norm, QuickGELU), ``width`` wide, projecting to
+    ``embed_dims``. With ``num_heads=1`` and ``feedforward_channels=4 *
+    width`` it has the layout of an OpenAI CLIP visual tower of that width
+    (CLIP uses ``width // 64`` heads)."""
+    return dict(
+        type='TokenEncoder',
+        in_channels=width,
+        embed_dims=embed_dims,
+        backbone=dict(
+            type='VisionTransformer',
+            arch=dict(embed_dims=width, num_layers=num_layers,
+                      num_heads=num_heads,
+                      feedforward_channels=feedforward_channels),
+            img_size=32,
+            patch_size=16,
+            pre_norm=True,
+            out_type='raw',
+            layer_cfgs=dict(act_cfg=dict(type='QuickGELU'))))
 
 
 def build_tiny_rice(rerank: Optional[dict] = None, seed: int = 0, **kwargs):

@@ -1,34 +1,15 @@
 # RICE on MovingFashion, the released recipe: global batch 96 (2 GPUs x 48),
 # AdamW (0.9, 0.98), lr 1e-6 encoder / x100 heads, 500 warmup iterations
-# then cosine to 0 at 5,000, fp16, MMF heads (see the LPR4M MMF config).
+# then cosine to 0 at 5,000, fp16, MMF heads (the model is
+# _base_/models/rice-mmf_vit-b-p32.py).
 #   bash tools/dist_train.sh \
 #       configs/rice/rice-mmf_vit-b-p32_2xb48-5000iter_movingfashion.py 2
 _base_ = [
-    '../_base_/models/rice_vit-b-p32.py',
+    '../_base_/models/rice-mmf_vit-b-p32.py',
     '../_base_/datasets/movingfashion_retrieval.py',
     '../_base_/schedules/rice_mmf_5000iter.py',
     '../_base_/default_runtime.py'
 ]
-model = dict(
-    # The decoder reads the ViT's 768-d tokens before ln_post.
-    pmd_tokens='hidden',
-    # Clip vector: masked mean of the raw frame embeddings, then normalised.
-    icl_head=dict(type='MMFICLHead', logit_scale=16.0, learnable_scale=True),
-    pmd_head=dict(
-        _delete_=True,
-        type='MMFPMDHead',
-        embed_dims=768,
-        num_heads=8,
-        num_negatives=3,
-        attn_drop=0.1,
-        score_scale=10.0,
-        loss_weight=1.0),
-    pfr_head=dict(
-        _delete_=True,
-        type='MMFPFRHead',
-        num_heads=8,
-        head_dims=768 // 8,
-        loss_weight=1.0))
 optim_wrapper = dict(optimizer=dict(betas=(0.9, 0.98)))
 auto_scale_lr = dict(base_batch_size=96, enable=False)
 # OpenAI CLIP weights and the MMF decoder initialisation (CLIP visual blocks

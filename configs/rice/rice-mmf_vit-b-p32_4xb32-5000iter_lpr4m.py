@@ -8,31 +8,11 @@
 # loss weights; random crop + flip per frame; query frames by the floor rule
 # of the official query list.
 _base_ = [
-    '../_base_/models/rice_vit-b-p32.py',
+    '../_base_/models/rice-mmf_vit-b-p32.py',
     '../_base_/datasets/lpr4m_retrieval.py',
     '../_base_/schedules/rice_mmf_5000iter.py',
     '../_base_/default_runtime.py'
 ]
-model = dict(
-    # The decoder reads the ViT's 768-d tokens before ln_post.
-    pmd_tokens='hidden',
-    # Clip vector: masked mean of the raw frame embeddings, then normalised.
-    icl_head=dict(type='MMFICLHead', logit_scale=16.0, learnable_scale=True),
-    pmd_head=dict(
-        _delete_=True,
-        type='MMFPMDHead',
-        embed_dims=768,
-        num_heads=8,
-        num_negatives=3,
-        attn_drop=0.1,
-        score_scale=10.0,
-        loss_weight=1.0),
-    pfr_head=dict(
-        _delete_=True,
-        type='MMFPFRHead',
-        num_heads=8,
-        head_dims=768 // 8,
-        loss_weight=1.0))
 train_pipeline = [
     dict(type='SampleClipFrames', num_frames=10, rule='linspace'),
     dict(type='CutTail', prob=0.5),

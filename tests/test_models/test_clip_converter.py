@@ -11,6 +11,7 @@ from mmpretrain.registry import MODELS
 import lpr  # noqa: F401
 from conftest import ROOT, run_env
 from lpr.models.clip_converter import convert_openai_clip, load_openai_clip
+from tiny_rice import tiny_vit_encoder
 
 
 def tiny_openai_clip():
@@ -25,19 +26,8 @@ def tiny_openai_clip():
 
 
 def encoder():
-    cfg = dict(
-        type='TokenEncoder',
-        in_channels=64,
-        embed_dims=16,
-        backbone=dict(
-            type='VisionTransformer',
-            arch=dict(embed_dims=64, num_layers=2, num_heads=1,
-                      feedforward_channels=256),
-            img_size=32,
-            patch_size=16,
-            pre_norm=True,
-            out_type='raw',
-            layer_cfgs=dict(act_cfg=dict(type='QuickGELU'))))
+    """The TokenEncoder of :func:`tiny_openai_clip`'s visual tower."""
+    cfg = tiny_vit_encoder(width=64, num_heads=1, feedforward_channels=256)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return MODELS.build(cfg).eval()
 

@@ -13,29 +13,12 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-CFG = dict(
-    type='RICE',
-    encoder=dict(
-        type='TokenEncoder',
-        in_channels=16,
-        embed_dims=8,
-        backbone=dict(
-            type='VisionTransformer',
-            arch=dict(embed_dims=16, num_layers=1, num_heads=2,
-                      feedforward_channels=32),
-            img_size=16,
-            patch_size=8,
-            pre_norm=True,
-            out_type='raw',
-            drop_rate=0.0)),
-    icl_head=dict(type='ICLHead', logit_scale=10.0),
-    pmd_head=dict(type='PMDHead', embed_dims=8, num_heads=2,
-                  num_query_tokens=5, num_negatives=2, attn_drop=0.0),
-    pfr_head=dict(type='PFRHead', num_heads=2, tokens_per_frame=5))
+from tiny_rice import TINY_RICE
+
 CFGS = dict(
-    v0=CFG,
+    v0=TINY_RICE,
     mmf_v2i=dict(
-        CFG,
+        TINY_RICE,
         pmd_tokens='hidden',
         icl_head=dict(type='MMFICLHead', logit_scale=10.0),
         pmd_head=dict(type='MMFPMDHead', embed_dims=16, num_heads=2,

@@ -14,6 +14,7 @@ import lpr  # noqa: F401
 from lpr.models import (ICLHead, MMFICLHead, MMFPFRHead, MMFPMDHead,
                         PFRHead, PMDHead, clip_embedding, mean_clip_embedding)
 from lpr.models.heads import BasePFRHead, BasePMDHead
+from tiny_rice import tiny_vit_encoder
 
 
 def build(cfg):
@@ -260,20 +261,7 @@ def test_v0_pfr_by_hand_drops_cls_without_normalisation():
     assert torch.allclose(got, expected, atol=1e-6)
 
 
-TINY_VIT = dict(
-    type='TokenEncoder',
-    in_channels=32,
-    embed_dims=16,
-    backbone=dict(
-        type='VisionTransformer',
-        arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                  feedforward_channels=64),
-        img_size=32,
-        patch_size=16,
-        pre_norm=True,
-        final_norm=True,
-        out_type='raw',
-        layer_cfgs=dict(act_cfg=dict(type='QuickGELU'))))
+TINY_VIT = tiny_vit_encoder()
 
 
 def test_token_encoder_returns_the_hidden_state_before_ln_post():

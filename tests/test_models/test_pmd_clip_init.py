@@ -16,6 +16,7 @@ import lpr  # noqa: F401
 from lpr.models import MMFPMDHead, PMDHead
 from lpr.models.clip_converter import (convert_openai_clip, convert_pmd_mmf,
                                        convert_pmd_v0)
+from tiny_rice import tiny_vit_encoder
 
 VISION_WIDTH, TEXT_WIDTH, LAYERS = 64, 32, 12
 
@@ -146,19 +147,9 @@ def test_converter_option_loads_into_the_retriever(clip_state):
     cfg = dict(
         type='RICE',
         pmd_tokens='hidden',
-        encoder=dict(
-            type='TokenEncoder',
-            in_channels=VISION_WIDTH,
-            embed_dims=16,
-            backbone=dict(
-                type='VisionTransformer',
-                arch=dict(embed_dims=VISION_WIDTH, num_layers=LAYERS,
-                          num_heads=1, feedforward_channels=4 * VISION_WIDTH),
-                img_size=32,
-                patch_size=16,
-                pre_norm=True,
-                out_type='raw',
-                layer_cfgs=dict(act_cfg=dict(type='QuickGELU')))),
+        encoder=tiny_vit_encoder(
+            width=VISION_WIDTH, num_layers=LAYERS, num_heads=1,
+            feedforward_channels=4 * VISION_WIDTH),
         icl_head=dict(type='MMFICLHead'),
         pmd_head=dict(type='MMFPMDHead', embed_dims=VISION_WIDTH,
                       num_heads=2),

@@ -11,6 +11,7 @@ from mmpretrain.structures import DataSample
 
 import lpr  # noqa: F401
 from lpr.models import ICLHead, PFRHead, PMDHead, clip_embedding
+from tiny_rice import tiny_vit_encoder
 
 
 def test_clip_embedding_v0_rule():
@@ -115,19 +116,7 @@ def test_pfr_gradients_flow_only_through_the_coefficients():
     assert torch.allclose(loss, expected, atol=1e-6)
 
 
-TINY = dict(
-    type='TokenEncoder',
-    in_channels=32,
-    embed_dims=16,
-    backbone=dict(
-        type='VisionTransformer',
-        arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                  feedforward_channels=64),
-        img_size=32,
-        patch_size=16,
-        pre_norm=True,
-        out_type='raw',
-        layer_cfgs=dict(act_cfg=dict(type='QuickGELU'))))
+TINY = tiny_vit_encoder()
 
 
 def build(cfg):

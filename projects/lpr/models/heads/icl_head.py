@@ -11,6 +11,14 @@ from mmpretrain.registry import MODELS
 from ..utils import gather_objects, gather_with_grad, rank_offset
 
 
+def _masked_frame_mean(frame_emb: torch.Tensor,
+                       frame_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the valid frames: (B, T, E) embeddings, (B, T) bool mask →
+    (B, E) (zero for a clip with no frame)."""
+    w = frame_mask.to(frame_emb.dtype).unsqueeze(-1)
+    return (frame_emb * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+
 def clip_embedding(frame_emb: torch.Tensor,
                    frame_mask: torch.Tensor) -> torch.Tensor:
     """Paper-era clip vector: normalise each frame, average the valid
@@ -23,9 +31,7 @@ def clip_embedding(frame_emb: torch.Tensor,
     Returns:
         torch.Tensor: (B, E) unit vectors (zero for a clip with no frame).
     """
-    frame_emb = F.normalize(frame_emb, dim=-1)
-    w = frame_mask.to(frame_emb.dtype).unsqueeze(-1)
-    mean = (frame_emb * w).sum(1) / w.sum(1).clamp(min=1.0)
+    mean = _masked_frame_mean(F.normalize(frame_emb, dim=-1), frame_mask)
     return F.normalize(mean, dim=-1)
 
 
@@ -41,9 +47,7 @@ def mean_clip_embedding(frame_emb: torch.Tensor,
     Returns:
         torch.Tensor: (B, E) unit vectors (zero for a clip with no frame).
     """
-    w = frame_mask.to(frame_emb.dtype).unsqueeze(-1)
-    mean = (frame_emb * w).sum(1) / w.sum(1).clamp(min=1.0)
-    return F.normalize(mean, dim=-1)
+    return F.normalize(_masked_frame_mean(frame_emb, frame_mask), dim=-1)
 
 
 def same_product_mask(row_ids: Sequence, col_ids: Sequence,

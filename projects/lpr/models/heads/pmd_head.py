@@ -165,6 +165,8 @@ class BasePMDHead(BaseModule):
         num_heads: attention heads H.
         num_negatives: hard negatives per image (3 in the paper).
         attn_drop: dropout on the cross-attention probabilities.
+        score_scale: multiplier of the matching score (how it applies is
+            the variant's, see :meth:`score_pooled`).
         loss_weight: weight of ``loss_pmd``.
         v2i_weight: weight of ``loss_pmd_v2i`` (0: not computed).
         init_cfg: initialisation config.
@@ -176,14 +178,17 @@ class BasePMDHead(BaseModule):
     def __init__(self,
                  embed_dims: int,
                  num_heads: int,
+                 *,
                  num_negatives: int = 3,
                  attn_drop: float = 0.1,
+                 score_scale: float = 1.0,
                  loss_weight: float = 1.0,
                  v2i_weight: float = 0.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         assert v2i_weight >= 0, v2i_weight
         self.num_negatives = num_negatives
+        self.score_scale = score_scale
         self.loss_weight = loss_weight
         self.v2i_weight = v2i_weight
         self.num_heads = num_heads
@@ -461,15 +466,11 @@ class PMDHead(BasePMDHead):
         embed_dims: token width (512: CLIP's projected tokens).
         num_heads: attention heads.
         num_query_tokens: image tokens with a position embedding.
-        num_negatives: hard negatives per image.
-        attn_drop: dropout on the cross-attention probabilities.
         query_pos_drop: dropout after adding the position embeddings (0.1 in
             the paper-era code).
         score_scale: training-time multiplier of the linear score (100 in
             the paper-era code).
-        loss_weight: weight of ``loss_pmd``.
-        v2i_weight: weight of ``loss_pmd_v2i`` (0: off).
-        init_cfg: initialisation config.
+        **kwargs: the other arguments of :class:`BasePMDHead`.
     """
 
     cross_out_proj = False
@@ -478,22 +479,12 @@ class PMDHead(BasePMDHead):
                  embed_dims: int = 512,
                  num_heads: int = 8,
                  num_query_tokens: int = 50,
-                 num_negatives: int = 3,
-                 attn_drop: float = 0.1,
+                 *,
                  query_pos_drop: float = 0.0,
                  score_scale: float = 100.0,
-                 loss_weight: float = 1.0,
-                 v2i_weight: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
+                 **kwargs) -> None:
         super().__init__(
-            embed_dims,
-            num_heads,
-            num_negatives=num_negatives,
-            attn_drop=attn_drop,
-            loss_weight=loss_weight,
-            v2i_weight=v2i_weight,
-            init_cfg=init_cfg)
-        self.score_scale = score_scale
+            embed_dims, num_heads, score_scale=score_scale, **kwargs)
         self.query_pos = nn.Parameter(torch.zeros(num_query_tokens,
                                                   embed_dims))
         nn.init.normal_(self.query_pos, std=0.01)
@@ -533,12 +524,8 @@ class MMFPMDHead(BasePMDHead):
     Args:
         embed_dims: token width (768: the ViT hidden width).
         num_heads: attention heads (8 in the released code).
-        num_negatives: hard negatives per image.
-        attn_drop: dropout on the cross-attention probabilities.
         score_scale: multiplier of the cosine score (10).
-        loss_weight: weight of ``loss_pmd``.
-        v2i_weight: weight of ``loss_pmd_v2i`` (0: off).
-        init_cfg: initialisation config.
+        **kwargs: the other arguments of :class:`BasePMDHead`.
     """
 
     cross_out_proj = True
@@ -546,21 +533,11 @@ class MMFPMDHead(BasePMDHead):
     def __init__(self,
                  embed_dims: int = 768,
                  num_heads: int = 8,
-                 num_negatives: int = 3,
-                 attn_drop: float = 0.1,
+                 *,
                  score_scale: float = 10.0,
-                 loss_weight: float = 1.0,
-                 v2i_weight: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
+                 **kwargs) -> None:
         super().__init__(
-            embed_dims,
-            num_heads,
-            num_negatives=num_negatives,
-            attn_drop=attn_drop,
-            loss_weight=loss_weight,
-            v2i_weight=v2i_weight,
-            init_cfg=init_cfg)
-        self.score_scale = score_scale
+            embed_dims, num_heads, score_scale=score_scale, **kwargs)
 
     def _build_score(self, dims: int) -> None:
         self.pool = nn.Sequential(nn.Linear(dims, dims, bias=False),
