@@ -7,20 +7,20 @@
 #   4. RICE trained with GT boxes, tested with GT / SD / MD boxes, next to
 #      RICE trained and tested on whole frames (patch input)
 #   bash tools/analysis_tools/toy_detect_retrieve.sh [DATA_ROOT] [WORK_DIR]
-# Steps whose checkpoint exists are not retrained. RICE_EPOCHS (default 20)
+# Steps whose checkpoint exists are not retrained. RICE_EPOCHS (default 18)
 # shortens the retrievers' schedule; PATCH_PREDS may point at existing
-# patch-input predictions of the same schedule (tools/toy_demo.sh,
-# toy_ablation.sh) to reuse them.
+# patch-input predictions of the same backbone and schedule
+# (tools/analysis_tools/rice_benchmark.py) to reuse them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DATA="$(realpath -m "${1:-$ROOT/data/toy_lpr4m}")"
 WORK="$(realpath -m "${2:-$ROOT/work_dirs/toy_ipd}")"
 PY="${PYTHON:-python}"
-EPOCHS="${RICE_EPOCHS:-20}"
+EPOCHS="${RICE_EPOCHS:-18}"
 SD_CFG=configs/ipd/dab-detr_r18-slim_1xb8-12e_toy-lpr4m.py
 MD_CFG=configs/ipd/transvod-lite_r18-slim_1xb2-3e_toy-lpr4m.py
 BOX_CFG=configs/rice/rice-box_r18-slim-s16_1xb32-18e_toy-lpr4m.py
-PATCH_CFG=configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py
+PATCH_CFG=configs/rice/rice_r18-slim-s16_1xb32-18e_toy-lpr4m.py
 cd "$ROOT"
 mkdir -p "$WORK"
 

@@ -1,5 +1,5 @@
-# Sourced by the toy scripts (tools/toy_demo.sh, tools/analysis_tools/
-# toy_ablation.sh, toy_detect_retrieve.sh): the cfg-options that point the
+# Sourced by the toy scripts (tools/toy_demo.sh,
+# tools/analysis_tools/toy_detect_retrieve.sh): the cfg-options that point the
 # toy retrieval configs at a data root or shorten their schedule, and a
 # quiet runner.
 
