@@ -353,3 +353,29 @@ def test_rice_v0_recipe_keeps_projected_tokens():
     expected = clip_embedding(g.view(4, 2, -1), inputs['frame_mask'])
     assert torch.allclose(torch.stack([o['clip_emb'] for o in out]),
                           expected, atol=1e-5)
+
+
+def test_negatives_drawn_from_a_pool_of_the_most_similar():
+    from lpr.models import PMDHead
+    head = PMDHead(embed_dims=8, num_heads=2, num_query_tokens=3,
+                   negative_pool=5)
+    sim = torch.tensor([[9., 8., 7., 6., 5., 4., 3., 2., 1., 0.]] * 200)
+    targets = torch.full((200, ), 1)
+    exclude = torch.zeros(200, 10, dtype=torch.bool)
+    exclude[:, 2] = True  # a same-product column
+    idx, valid = head.mine_negatives(sim, targets, exclude)
+    assert idx.shape == (200, 3) and valid.all()
+    # the pool = the 5 most similar allowed columns: 0, 3, 4, 5, 6
+    assert set(idx.unique().tolist()) == {0, 3, 4, 5, 6}
+    assert all(len(set(r)) == 3 for r in idx.tolist())
+    assert (sim.gather(1, idx).diff(dim=1) <= 0).all()  # most similar first
+    # pool <= num_negatives: the hardest, as before
+    head.negative_pool = 0
+    idx, valid = head.mine_negatives(sim, targets, exclude)
+    assert idx.tolist() == [[0, 3, 4]] * 200
+    # fewer allowed columns than negatives: fillers are flagged invalid
+    head.negative_pool = 5
+    small = sim[:4, :4]
+    idx, valid = head.mine_negatives(small, targets[:4],
+                                     exclude[:4, :4])
+    assert valid.sum(1).tolist() == [2] * 4

@@ -164,6 +164,12 @@ class BasePMDHead(BaseModule):
         embed_dims: token width D.
         num_heads: attention heads H.
         num_negatives: hard negatives per image (3 in the paper).
+        negative_pool: draw the ``num_negatives`` negatives at random from
+            the ``negative_pool`` most similar wrong columns instead of
+            taking the most similar ones (0: the hardest, as in the paper).
+            When the ICL ranking is weak, the hardest negatives are usually
+            *more* similar to the query than its positive, and a decoder
+            trained on them learns to prefer less similar candidates.
         attn_drop: dropout on the cross-attention probabilities.
         score_scale: multiplier of the matching score (how it applies is
             the variant's, see :meth:`score_pooled`).
@@ -180,6 +186,7 @@ class BasePMDHead(BaseModule):
                  num_heads: int,
                  *,
                  num_negatives: int = 3,
+                 negative_pool: int = 0,
                  attn_drop: float = 0.1,
                  score_scale: float = 1.0,
                  loss_weight: float = 1.0,
@@ -188,6 +195,7 @@ class BasePMDHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         assert v2i_weight >= 0, v2i_weight
         self.num_negatives = num_negatives
+        self.negative_pool = negative_pool
         self.score_scale = score_scale
         self.loss_weight = loss_weight
         self.v2i_weight = v2i_weight
@@ -333,7 +341,8 @@ class BasePMDHead(BaseModule):
     def mine_negatives(self, sim: torch.Tensor, targets: torch.Tensor,
                        exclude: torch.Tensor
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The ``num_negatives`` most similar wrong columns of each row.
+        """The ``num_negatives`` most similar wrong columns of each row, or
+        ``num_negatives`` random ones of its ``negative_pool`` most similar.
 
         Args:
             sim: (B, G) no-grad similarities (images × clips, or clips ×
@@ -352,8 +361,19 @@ class BasePMDHead(BaseModule):
         masked[exclude] = float('-inf')
         masked[torch.arange(len(targets), device=sim.device),
                targets] = float('-inf')
-        top = masked.topk(n, dim=1)
-        return top.indices, torch.isfinite(top.values)
+        pool = max(n, min(self.negative_pool, sim.shape[1] - 1))
+        top = masked.topk(pool, dim=1)
+        if pool == n:
+            return top.indices, torch.isfinite(top.values)
+        # n allowed columns of the pool at random (disallowed ones last),
+        # then most similar first.
+        draw = torch.rand(top.values.shape, device=sim.device)
+        draw = draw.masked_fill(~torch.isfinite(top.values), -1.0)
+        pick = draw.topk(n, dim=1).indices
+        values = top.values.gather(1, pick)
+        order = values.argsort(dim=1, descending=True)
+        return top.indices.gather(1, pick).gather(1, order), torch.isfinite(
+            values.gather(1, order))
 
     @staticmethod
     def _listwise(scores: torch.Tensor, neg_valid: torch.Tensor
