@@ -33,7 +33,7 @@ TOPK = (1, 5, 10)
 CFG = 'configs/rice/'
 # name: (config, parent row, training cfg-options)
 TRAINED = OrderedDict([
-    ('ICL+PMD+PFR', (CFG + 'rice_r18-slim_1xb32-18e_toy-lpr4m.py', 'colour histogram', [])),
+    ('ICL+PMD+PFR', (CFG + 'rice_r18-slim_1xb32-18e_toy-lpr4m.py', 'ICL+PMD', [])),
     ('ICL', (CFG + 'rice-icl_r18-slim_1xb32-18e_toy-lpr4m.py', 'colour histogram', [])),
     ('ICL+PMD', (CFG + 'rice-icl-pmd_r18-slim_1xb32-18e_toy-lpr4m.py', 'ICL', [])),
     ('ICL+PMD+PFR, 8x8 grid', (CFG + 'rice_r18-slim-s16_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
@@ -219,7 +219,13 @@ def main() -> None:
         for row, hits in runs.items():
             tables[row] = np.mean(hits, 0)
             seeds_of[row] = [100 * h[:, 0].mean() for h in hits]
-            parents[row] = parent if row == name else name
+            parents[row] = name
+
+    for name in args.variants:
+        # A parent that was not run: compare with its own parent.
+        parent = TRAINED[name][1]
+        while parent not in tables and parent in TRAINED:
+            parent = TRAINED[parent][1]
         parents[name] = parent if parent in tables else 'chance'
 
     idx = bootstrap_indices(len(order), args.bootstrap)
