@@ -137,17 +137,25 @@ class RICE(BaseModel):
             their validity (B, T·L) (padded frames and, in box mode,
             tokens outside the box are invalid).
         """
-        b, t = frames.shape[:2]
         flat_mask = None
         if patch_masks is not None:
             flat_mask = patch_masks.flatten(0, 1)
         g, tokens = self._encode(frames.flatten(0, 1), flat_mask)
+        return self._clip_outputs(g, tokens, frame_mask, patch_masks)
+
+    def _clip_outputs(
+        self, g: torch.Tensor, tokens: torch.Tensor, frame_mask: torch.Tensor,
+        patch_masks: Optional[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-frame outputs (B·T, E), (B·T, L, D) → clip embeddings
+        (B, E), frame tokens (B, T·L, D) and their validity (B, T·L)."""
+        b, t = frame_mask.shape
         clip = self.icl_head.pool_clip(g.view(b, t, -1), frame_mask)
         n_tok = tokens.shape[1]
         valid = frame_mask[:, :, None].expand(b, t, n_tok)
         if patch_masks is not None:
             valid = valid & patch_masks.bool()
-        return clip, tokens.view(b, t * n_tok, -1), valid.reshape(b, -1)
+        return clip, tokens.reshape(b, t * n_tok, -1), valid.reshape(b, -1)
 
     def extract_pair(
         self,
@@ -177,7 +185,7 @@ class RICE(BaseModel):
             clip embeddings (B, E), frame tokens (B, T·L, D) and their
             validity (B, T·L).
         """
-        b, t = frames.shape[:2]
+        b = frames.shape[0]
         flat = torch.cat([image, frames.flatten(0, 1)])
         mask = None
         if patch_masks is not None:
@@ -187,13 +195,8 @@ class RICE(BaseModel):
             ])
         g, tokens = self._encode(flat, mask)
         img_g = torch.nn.functional.normalize(g[:b], dim=-1)
-        clip = self.icl_head.pool_clip(g[b:].view(b, t, -1), frame_mask)
-        n_tok = tokens.shape[1]
-        valid = frame_mask[:, :, None].expand(b, t, n_tok)
-        if patch_masks is not None:
-            valid = valid & patch_masks.bool()
-        return (img_g, tokens[:b], clip, tokens[b:].reshape(b, t * n_tok, -1),
-                valid.reshape(b, -1))
+        return (img_g, tokens[:b]) + self._clip_outputs(
+            g[b:], tokens[b:], frame_mask, patch_masks)
 
     def _patch_masks(self, data_samples) -> Optional[torch.Tensor]:
         if not self.use_boxes:
