@@ -12,25 +12,62 @@ missing frames instead of crashing.
   id of an item is the file name of its url. The id → shard/key map is built
   once by scanning the JSON files and saved in ``lpr_shard_index/`` in the
   shard root (or ``index_path``): 64-bit id hashes sorted for binary search
-  plus shard and key, 20 bytes per item, as ``.npy`` files that every
-  dataloader worker memory-maps (one copy in the page cache, not one per
-  worker).
+  plus shard and key, 28 bytes per item with the item's original size
+  (``original_width``/``original_height``: img2dataset resizes what it
+  stores), as ``.npy`` files that every dataloader worker memory-maps (one
+  copy in the page cache, not one per worker).
+
+``store.size(id)`` gives an item's original (width, height), which pixel
+boxes are normalised by (see :mod:`lpr.datasets.boxes`).
 """
 import hashlib
+import io
 import json
 import os
 import os.path as osp
-from typing import Dict, Optional, Union
+import shutil
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
+from PIL import Image
 
 INDEX_NAME = 'lpr_shard_index'
+INDEX_KEYS = ('hash', 'shard', 'key', 'orig_w', 'orig_h')
+Size = Tuple[int, int]  # (width, height)
 
 
 def id_hash(item_id: str) -> int:
     """Stable 64-bit hash of an id (blake2b, not Python's salted hash)."""
     return int.from_bytes(
         hashlib.blake2b(item_id.encode(), digest_size=8).digest(), 'little')
+
+
+def file_size(path: Optional[str]) -> Optional[Size]:
+    """An image file's (width, height) from its header, or ``None`` when it
+    is missing or not an image."""
+    if path is None:
+        return None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def probe_image(data: Optional[bytes]) -> Tuple[Optional[Size], str]:
+    """(size, '') for readable image bytes, else (None, reason): the reason
+    is ``'missing'``, ``'not an image'`` or ``'truncated'`` (a JPEG without
+    its end marker, the usual result of an interrupted download)."""
+    if data is None:
+        return None, 'missing'
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            size, fmt = im.size, im.format
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None, 'not an image'
+    if fmt == 'JPEG' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+        return None, 'truncated'
+    return size, ''
 
 
 def _read(path: str) -> Optional[bytes]:
@@ -75,6 +112,10 @@ class FolderStore:
         """The file's bytes, or ``None`` when it is missing."""
         return _read(self.path(item_id))
 
+    def size(self, item_id: str) -> Optional[Size]:
+        """The file's (width, height), its original size, or ``None``."""
+        return file_size(self.path(item_id))
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(root={self.root!r}, '
                 f'layout={self.layout!r})')
@@ -87,14 +128,16 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
 
     Returns:
         dict: ``hash`` (N,) uint64 sorted, ``shard`` (N,) int32 shard folder
-        number, ``key`` (N,) int64 file stem, and ``num_json`` (the number of
-        JSON files scanned, to detect a stale index).
+        number, ``key`` (N,) int64 file stem, ``orig_w``/``orig_h`` (N,)
+        int32 original size (``original_width``/``original_height``, else
+        ``width``/``height``, else 0 = unknown), and ``num_json`` (the number
+        of JSON files scanned, to detect a stale index).
 
     Raises:
         ValueError: if two different ids hash to the same value, or one id
             appears twice.
     """
-    hashes, shards, keys = [], [], []
+    hashes, shards, keys, sizes = [], [], [], []
     num_json = 0
     for shard_name in sorted(os.listdir(root)):
         shard_dir = osp.join(root, shard_name)
@@ -115,6 +158,10 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
             hashes.append(id_hash(item_id))
             shards.append(int(shard_name))
             keys.append(int(name[:-5]))
+            sizes.append((int(meta.get('original_width') or meta.get('width')
+                              or 0),
+                          int(meta.get('original_height') or meta.get('height')
+                              or 0)))
     hash_arr = np.array(hashes, np.uint64)
     order = np.argsort(hash_arr, kind='stable')
     hash_arr = hash_arr[order]
@@ -125,6 +172,8 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
         hash=hash_arr,
         shard=np.array(shards, np.int32)[order],
         key=np.array(keys, np.int64)[order],
+        orig_w=np.array([w for w, _ in sizes], np.int32)[order],
+        orig_h=np.array([h for _, h in sizes], np.int32)[order],
         num_json=np.array(num_json, np.int64))
 
 
@@ -132,10 +181,12 @@ def save_shard_index(index: Dict[str, np.ndarray], path: str) -> None:
     """Write an index from :func:`build_shard_index` atomically."""
     tmp = f'{path}.tmp{os.getpid()}'
     os.makedirs(tmp, exist_ok=True)
-    for key in ('hash', 'shard', 'key'):
+    for key in INDEX_KEYS:
         np.save(osp.join(tmp, key + '.npy'), index[key])
     with open(osp.join(tmp, 'meta.json'), 'w') as f:
         json.dump(dict(num_json=int(index['num_json'])), f)
+    if osp.isdir(path):  # an outdated index
+        shutil.rmtree(path)
     os.replace(tmp, path)
 
 
@@ -160,25 +211,45 @@ class ShardStore:
 
     def _load_index(self) -> Dict[str, np.ndarray]:
         if self._index is None:
-            if not osp.isdir(self.index_path):
+            # An index written before it held sizes is rebuilt.
+            if not all(
+                    osp.exists(osp.join(self.index_path, k + '.npy'))
+                    for k in INDEX_KEYS):
                 save_shard_index(build_shard_index(self.root),
                                  self.index_path)
             self._index = {
                 k: np.load(
                     osp.join(self.index_path, k + '.npy'), mmap_mode='r')
-                for k in ('hash', 'shard', 'key')
+                for k in INDEX_KEYS
             }
         return self._index
 
     def __len__(self) -> int:
         return len(self._load_index()['hash'])
 
-    def path(self, item_id: str) -> Optional[str]:
+    def _find(self, item_id: str) -> Optional[int]:
         index = self._load_index()
         h = np.uint64(id_hash(item_id))
         pos = int(np.searchsorted(index['hash'], h))
         if pos >= len(index['hash']) or index['hash'][pos] != h:
             return None
+        return pos
+
+    def size(self, item_id: str) -> Optional[Size]:
+        """The item's original (width, height) from its JSON (the stored
+        file may be resized), or ``None`` when it is not in the shards."""
+        pos = self._find(item_id)
+        if pos is None:
+            return None
+        index = self._index
+        w, h = int(index['orig_w'][pos]), int(index['orig_h'][pos])
+        return (w, h) if w > 0 and h > 0 else file_size(self.path(item_id))
+
+    def path(self, item_id: str) -> Optional[str]:
+        pos = self._find(item_id)
+        if pos is None:
+            return None
+        index = self._index
         return osp.join(self.root, f"{int(index['shard'][pos]):05d}",
                         f"{int(index['key'][pos]):0{self.key_digits}d}.jpg")
 
@@ -202,6 +273,9 @@ class MappingStore:
     def get(self, item_id: str) -> Optional[bytes]:
         path = self.paths.get(item_id)
         return None if path is None else _read(path)
+
+    def size(self, item_id: str) -> Optional[Size]:
+        return file_size(self.paths.get(item_id))
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({len(self.paths)} files)'
