@@ -14,6 +14,7 @@ from mmpretrain.registry import DATASETS
 
 from lpr.datasets import (AnnotationError, ClipIndex, find_annotation,
                           load_training_videoinfo)
+from lpr.datasets.drops import TooManyDropped
 from lpr.datasets.frame_store import FolderStore, ShardStore
 from lpr.datasets.ids import parse_clip_id
 
@@ -166,7 +167,15 @@ def test_boxes_outside_the_frame_are_clipped_and_degenerate_dropped(
     lines[0] = '\t'.join(cols)
     with open(part, 'w', encoding='utf-8') as f:
         f.writelines(lines)
-    ds = pairs(toy_copy)
+    # One box of the file's ~30 is more than 1 %: an error naming the file,
+    # the count, the line and the option that accepts it.
+    with pytest.raises(TooManyDropped) as err:
+        pairs(toy_copy)
+    msg = str(err.value)
+    assert msg.startswith(f'{osp.abspath(part)}:1: 1 of ')
+    assert 'boxes dropped' in msg and 'max_drop_ratio=' in msg
+    assert 'box [0.5, 0.5, 0.4, 0.9] is degenerate' in msg
+    ds = pairs(toy_copy, max_drop_ratio=0.05)
     assert ds.index.report.boxes_clipped == 1
     assert ds.index.report.boxes_dropped == 1
     info = ds.get_data_info(0)

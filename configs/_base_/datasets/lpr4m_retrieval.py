@@ -7,7 +7,13 @@
 # training only. Query frames: floor(i * n / 10), i = 0..9, of the sorted
 # frames when n > 10 (the official evaluator's rule for the test folders and
 # the presumable origin of query_tenframes.json).
+# Boxes: box_format='auto' tells pixel boxes (the release) from normalised
+# ones per file; pixel boxes are divided by the frame's original size
+# (original_width/height in the shards' JSON). More than max_drop_ratio of a
+# file's rows or boxes dropped is an error (strict=False accepts any loss).
 data_root = 'data/lpr4m'
+box_format = 'auto'
+max_drop_ratio = 0.01
 input_size = 224
 num_frames = 10
 
@@ -49,6 +55,8 @@ train_dataloader = dict(
         data_root=data_root,
         frame_store=dict(type='shards', root='training_frames'),
         image_store=dict(type='shards', root='training_images'),
+        box_format=box_format,
+        max_drop_ratio=max_drop_ratio,
         pipeline=train_pipeline))
 query_dataloader = dict(
     batch_size=32,
@@ -59,6 +67,8 @@ query_dataloader = dict(
         type='LPR4MQueryDataset',
         data_root=data_root,
         frame_store=dict(type='shards', root='test_frames'),
+        box_format=box_format,
+        max_drop_ratio=max_drop_ratio,
         pipeline=query_pipeline))
 gallery_dataloader = dict(
     batch_size=128,

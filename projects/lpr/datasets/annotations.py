@@ -1,9 +1,11 @@
 """Parsers for the official LPR4M annotation files.
 
-Every error names the file and the line. Parsers that read rows take
-``strict``: with ``strict=True`` (default) the first malformed row raises
-:class:`AnnotationError`; with ``strict=False`` malformed rows are skipped and
-counted in :attr:`ParseReport.skipped` (with the first few messages kept).
+Every error names the file and the line. Parsers that read rows skip and
+count malformed rows (:attr:`ParseReport.skipped`, the first few messages
+kept); when more than ``max_drop_ratio`` (1 %) of a file's rows are skipped
+they raise :class:`~lpr.datasets.drops.TooManyDropped` (an
+:class:`AnnotationError` naming the file, the count and three examples),
+unless ``strict=False``. Fewer skipped rows are logged once per file.
 
 Training videoinfo rows have 11 documented tab-separated fields::
 
@@ -22,30 +24,31 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .boxes import clean_boxes, max_coordinate, resolve_box_format
 from .diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
+from .drops import MAX_DROP_RATIO, FileDrops, check_drops
+from .errors import AnnotationError
 from .ids import check_image_id, is_uuid, parse_clip_id, parse_frame_id
 
 PathOrPaths = Union[str, Sequence[str]]
 
 
-class AnnotationError(ValueError):
-    """A malformed annotation; the message starts with ``file:line``."""
-
-    def __init__(self, path: str, line: Optional[int], message: str):
-        self.path = path
-        self.line = line
-        where = f'{path}:{line}' if line is not None else path
-        super().__init__(f'{where}: {message}')
-
-
 @dataclass
 class ParseReport:
-    """What a lenient parse skipped, and boxes it repaired."""
+    """What a parse read, skipped and repaired.
+
+    ``drops`` holds the per-file counts (rows, boxes) that
+    :func:`~lpr.datasets.drops.check_drops` judged; ``box_formats`` the
+    encoding of each file's boxes (``'pixel'`` or ``'normalised'``).
+    """
     rows: int = 0
     skipped: int = 0
     messages: List[str] = field(default_factory=list)
     boxes_clipped: int = 0
     boxes_dropped: int = 0
+    boxes: int = 0
+    box_formats: Dict[str, str] = field(default_factory=dict)
+    drops: list = field(default_factory=list)
 
     def add(self, err: AnnotationError, keep: int = 20) -> None:
         self.skipped += 1
@@ -110,7 +113,8 @@ def _is_int(text: str) -> bool:
 
 
 def parse_box(box, what: str = 'box') -> List[float]:
-    """A box as 4 floats; an all-zero box means "no box" and gives []."""
+    """A box as 4 floats; an all-zero box means "no box" (the patch mask
+    keeps the whole frame, as in V0) and gives []."""
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         raise ValueError(f'{what} {box!r} is not [x1, y1, x2, y2]')
     try:
@@ -120,26 +124,6 @@ def parse_box(box, what: str = 'box') -> List[float]:
     if not any(values):
         return []
     return values
-
-
-def sanitize_boxes(boxes: np.ndarray) -> Tuple[np.ndarray, int, int]:
-    """Clip normalised boxes to the frame and drop degenerate ones.
-
-    Args:
-        boxes: (N, 4) ``[x1, y1, x2, y2]``; all-zero rows mean "no box".
-
-    Returns:
-        tuple: the boxes (clipped to [0, 1]; degenerate ones set to all
-        zeros), how many were clipped, how many were dropped.
-    """
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    present = boxes.any(axis=1)
-    clipped = np.clip(boxes, 0.0, 1.0)
-    n_clipped = int((present & (clipped != boxes).any(axis=1)).sum())
-    bad = present & ((clipped[:, 2] <= clipped[:, 0]) |
-                     (clipped[:, 3] <= clipped[:, 1]))
-    clipped[bad] = 0.0
-    return clipped, n_clipped, int(bad.sum())
 
 
 def parse_videoinfo_row(line: str) -> VideoInfo:
@@ -210,13 +194,21 @@ def parse_videoinfo_row(line: str) -> VideoInfo:
 
 def load_training_videoinfo(
         paths: PathOrPaths,
-        strict: bool = True) -> Tuple[List[VideoInfo], ParseReport]:
+        strict: bool = True,
+        max_drop_ratio: float = MAX_DROP_RATIO,
+        box_format: str = 'auto') -> Tuple[List[VideoInfo], ParseReport]:
     """Read the training videoinfo part files.
+
+    Boxes are returned as read; ``report.box_formats`` gives each file's
+    encoding (see :mod:`lpr.datasets.boxes`).
 
     Args:
         paths: a file, a glob (``.../training_videoinfo_full_part_*.txt``) or
             a list of them.
-        strict: raise on the first malformed row, or skip and count it.
+        strict: raise when more than ``max_drop_ratio`` of a file's rows are
+            malformed; ``False`` skips and counts them whatever their share.
+        max_drop_ratio: share of a file's rows that may be skipped.
+        box_format: ``'auto'``, ``'pixel'`` or ``'normalised'``.
 
     Returns:
         tuple: the parsed rows and a :class:`ParseReport`.
@@ -224,37 +216,52 @@ def load_training_videoinfo(
     report = ParseReport()
     rows: List[VideoInfo] = []
     for path in expand_paths(paths):
+        drops = FileDrops(path, 'rows')
+        file_rows: List[VideoInfo] = []
         with open(path, encoding='utf-8') as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 report.rows += 1
+                drops.total += 1
                 try:
-                    rows.append(parse_videoinfo_row(line))
+                    file_rows.append(parse_videoinfo_row(line))
                 except ValueError as e:
                     err = AnnotationError(path, lineno, str(e))
-                    if strict:
-                        raise err from None
                     report.add(err)
+                    drops.drop(lineno, str(e))
+        report.drops.append(drops)
+        check_drops(drops, max_drop_ratio, strict)
+        boxes = np.array([b for r in file_rows for b in r.boxes if b],
+                         np.float64).reshape(-1, 4)
+        report.box_formats[path] = resolve_box_format(
+            box_format, max_coordinate(boxes), path, len(boxes) > 0)
+        rows.extend(file_rows)
     return rows, report
 
 
-def load_id_text_pairs(path: str,
-                       id_kind: str,
-                       strict: bool = True) -> Tuple[Dict[str, str],
-                                                     ParseReport]:
+def load_id_text_pairs(
+        path: str,
+        id_kind: str,
+        strict: bool = True,
+        max_drop_ratio: float = MAX_DROP_RATIO
+) -> Tuple[Dict[str, str], ParseReport]:
     """Read ``id \\t text`` lines (``test_videoid_asr``, ``test_image_title``).
 
-    ``id_kind`` is ``'clip'`` or ``'image'``; the text may be empty.
+    ``id_kind`` is ``'clip'`` or ``'image'``; the text may be empty. Rows
+    with a bad or duplicate id are skipped and counted; more than
+    ``max_drop_ratio`` of them is an error unless ``strict=False``.
     """
     check = {'clip': parse_clip_id, 'image': check_image_id}[id_kind]
     report = ParseReport()
+    drops = FileDrops(path, 'rows')
     out: Dict[str, str] = {}
     with open(path, encoding='utf-8') as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             report.rows += 1
+            drops.total += 1
             key, sep, text = line.rstrip('\r\n').partition('\t')
             try:
                 if not sep and not key.strip():
@@ -263,12 +270,12 @@ def load_id_text_pairs(path: str,
                 if key.strip() in out:
                     raise ValueError(f'duplicate id {key.strip()!r}')
             except ValueError as e:
-                err = AnnotationError(path, lineno, str(e))
-                if strict:
-                    raise err from None
-                report.add(err)
+                report.add(AnnotationError(path, lineno, str(e)))
+                drops.drop(lineno, str(e))
                 continue
             out[key.strip()] = text.strip()
+    report.drops.append(drops)
+    check_drops(drops, max_drop_ratio, strict)
     return out, report
 
 
@@ -343,3 +350,53 @@ def find_annotation(ann_dir: str, prefix: str) -> str:
             f'expected one {prefix}* file in {ann_dir}, found {len(matches)}')
     return matches[0]
 
+
+def load_box_file(
+        path: str,
+        box_format: str = 'auto',
+        max_drop_ratio: float = MAX_DROP_RATIO,
+        strict: bool = True) -> Tuple[Dict[str, List[List[float]]], str,
+                                      FileDrops]:
+    """Read a ``{frame_id: [boxes]}`` file (``test_frameid2gtbox`` or a
+    detector's box file) in either encoding.
+
+    Args:
+        path: the JSON file.
+        box_format: ``'auto'``, ``'pixel'`` or ``'normalised'``.
+        max_drop_ratio: share of the boxes that may be dropped as degenerate
+            before it is an error.
+        strict: ``False`` never raises for dropped boxes.
+
+    Returns:
+        tuple: ``{frame_id: [boxes]}`` for every frame of the file, with
+        all-zero and dropped boxes left out and the rest kept in the file's
+        encoding (clipped at 0), the encoding, and the box counts.
+
+    Raises:
+        AnnotationError: a malformed file, a contradicted ``box_format``, or
+            (:class:`~lpr.datasets.drops.TooManyDropped`) too many boxes
+            dropped.
+    """
+    data = load_frame_boxes(path)
+    flat = [b for boxes in data.values() for b in boxes]
+    arr = np.asarray(flat, np.float64).reshape(-1, 4)
+    fmt = resolve_box_format(box_format, max_coordinate(arr), path,
+                             bool(arr.size and arr.any()))
+    drops = FileDrops(path, 'boxes')
+    out: Dict[str, List[List[float]]] = {}
+    for fid, boxes in data.items():
+        raw = np.asarray(boxes, np.float64).reshape(-1, 4)
+        fixed, _, bad = clean_boxes(raw, fmt)
+        keep = []
+        for b, r, is_bad in zip(fixed, raw, bad):
+            if not r.any() and not is_bad:
+                continue  # all zeros: no box
+            drops.total += 1
+            if is_bad:
+                drops.drop(None, f'frame {fid}: box {json.dumps(r.tolist())}'
+                           ' is degenerate or not finite')
+            else:
+                keep.append([float(v) for v in b])
+        out[fid] = keep
+    check_drops(drops, max_drop_ratio, strict)
+    return out, fmt, drops

@@ -22,13 +22,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .annotations import (AnnotationError, ParseReport, expand_paths,
-                          parse_videoinfo_row, sanitize_boxes)
+from .annotations import ParseReport, expand_paths, parse_videoinfo_row
+from .boxes import (check_box_format, clean_boxes, max_coordinate,
+                    resolve_box_format)
 from .diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
+from .drops import MAX_DROP_RATIO, FileDrops, check_drops
+from .errors import AnnotationError
 from .ids import CLIP_RE, UUID_RE
 from .transforms.clip_sampling import uniform_indices
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _FRAME_IDX_RE = re.compile(r'-([0-9]{4})(?:\.[a-z]+)?"')
 _TYPE_CODES = {
     'scale': {t: i
@@ -121,9 +124,14 @@ def _parse_variant_row(line: bytes, max_frames: Optional[int]):
             len(asr))
 
 
-def _parse_file(args: Tuple[int, str, Optional[int], bool]):
-    file_no, path, max_frames, strict = args
-    out: Dict = dict(rows=[], errors=[], clipped=0, dropped=0)
+def _parse_file(args: Tuple[int, str, Optional[int], str]) -> Dict:
+    """Parse one videoinfo file: rows, the file's box encoding, and what
+    was dropped (malformed rows, degenerate boxes) with examples."""
+    file_no, path, max_frames, box_format = args
+    rows_drops = FileDrops(path, 'rows')
+    messages: List[str] = []
+    parsed, lines = [], []
+    max_coord = 0.0
     offset = 0
     with open(path, 'rb') as f:
         for lineno, line in enumerate(f, 1):
@@ -131,22 +139,46 @@ def _parse_file(args: Tuple[int, str, Optional[int], bool]):
             offset += len(line)
             if not line.strip():
                 continue
+            rows_drops.total += 1
             try:
                 row = _parse_row(line, max_frames)
             except (ValueError, UnicodeDecodeError) as e:
-                err = (path, lineno, str(e))
-                if strict:
-                    return dict(rows=[], errors=[err], fatal=True)
-                out['errors'].append(err)
+                rows_drops.drop(lineno, str(e))
+                if len(messages) < 20:
+                    messages.append(str(AnnotationError(path, lineno,
+                                                        str(e))))
                 continue
-            boxes, n_clip, n_drop = sanitize_boxes(row[4])
-            out['clipped'] += n_clip
-            out['dropped'] += n_drop
-            out['rows'].append(row[:4] + (boxes, ) + row[5:] +
-                               (file_no, start + row[9]))
-    out['fatal'] = False
-    # Compact arrays leave the worker, not millions of Python tuples.
-    out['part'] = ClipIndex._from_rows(out.pop('rows'), [])
+            max_coord = max(max_coord, max_coordinate(row[4]))
+            parsed.append(row[:9] + (row[9], row[10], file_no,
+                                     start + row[9]))
+            lines.append(lineno)
+    out: Dict = dict(
+        rows_drops=rows_drops.to_dict(), messages=messages, error=None)
+    try:
+        fmt = resolve_box_format(box_format, max_coord, path,
+                                 max_coord > 0)
+    except AnnotationError as e:  # exceptions with extra args do not pickle
+        out['error'] = (path, None, str(e).split(': ', 1)[1])
+        return out
+    box_drops = FileDrops(path, 'boxes')
+    clipped = 0
+    for i, (row, lineno) in enumerate(zip(parsed, lines)):
+        boxes, n_clip, bad = clean_boxes(row[4], fmt)
+        present = np.asarray(row[4]).any(axis=1) | bad
+        box_drops.total += int(present.sum())
+        clipped += n_clip
+        for k in np.flatnonzero(bad):
+            fid = f'{row[0]}-{row[1]}-{row[2]}-{row[3][k]:04d}'
+            box = [float(f'{v:.6g}') for v in row[4][k]]
+            box_drops.drop(
+                lineno, f'frame {fid}: box {box} is degenerate or not finite')
+        parsed[i] = row[:4] + (boxes, ) + row[5:]
+    out.update(
+        box_format=fmt,
+        boxes_drops=box_drops.to_dict(),
+        clipped=clipped,
+        # Compact arrays leave the worker, not millions of Python tuples.
+        part=ClipIndex._from_rows(parsed, []))
     return out
 
 
@@ -166,6 +198,8 @@ class ClipIndex:
         self.titles = titles
         self.files = files
         self.report = ParseReport()
+        # Box encoding of each file ('pixel' or 'normalised').
+        self.box_formats = ['normalised'] * len(files)
 
     # ----------------------------------------------------------- building
     @classmethod
@@ -173,18 +207,32 @@ class ClipIndex:
                    paths,
                    max_frames: Optional[int] = 10,
                    strict: bool = True,
-                   workers: int = 1) -> 'ClipIndex':
+                   workers: int = 1,
+                   max_drop_ratio: float = MAX_DROP_RATIO,
+                   box_format: str = 'auto') -> 'ClipIndex':
         """Parse videoinfo files (in parallel over files).
+
+        Malformed rows and degenerate boxes are dropped and counted per
+        file; more than ``max_drop_ratio`` of a file's rows or boxes is an
+        error (:class:`~lpr.datasets.drops.TooManyDropped`) unless
+        ``strict=False``; fewer are logged once per file. Boxes are kept in
+        their file's encoding (``box_formats``); samples carry it as
+        ``box_format``.
 
         Args:
             paths: a file, a glob or a list of them.
             max_frames: frames kept per clip with the official chunk rule;
                 ``None`` keeps every frame.
-            strict: raise on the first malformed row, or skip and count.
+            strict: whether too many drops raise.
             workers: parsing processes.
+            max_drop_ratio: share of a file's rows (or boxes) that may be
+                dropped.
+            box_format: ``'auto'`` (per file), ``'pixel'`` or
+                ``'normalised'``.
         """
+        check_box_format(box_format)
         files = [osp.abspath(p) for p in expand_paths(paths)]
-        tasks = [(i, p, max_frames, strict) for i, p in enumerate(files)]
+        tasks = [(i, p, max_frames, box_format) for i, p in enumerate(files)]
         if workers > 1 and len(files) > 1:
             with Pool(min(workers, len(files))) as pool:
                 parts = pool.map(_parse_file, tasks, chunksize=1)
@@ -192,13 +240,23 @@ class ClipIndex:
             parts = [_parse_file(t) for t in tasks]
         report = ParseReport()
         for part in parts:
-            if part['fatal']:
-                raise AnnotationError(*part['errors'][0])
-            for err in part['errors']:
-                report.add(AnnotationError(*err))
+            rows = FileDrops.from_dict(part['rows_drops'])
+            report.drops.append(rows)
+            check_drops(rows, max_drop_ratio, strict)
+            if part['error']:
+                raise AnnotationError(*part['error'])
+            boxes = FileDrops.from_dict(part['boxes_drops'])
+            report.drops.append(boxes)
+            check_drops(boxes, max_drop_ratio, strict)
+            report.skipped += rows.dropped
+            report.messages.extend(part['messages'][:20 -
+                                                    len(report.messages)])
             report.boxes_clipped += part['clipped']
-            report.boxes_dropped += part['dropped']
+            report.boxes_dropped += boxes.dropped
+            report.boxes += boxes.total - boxes.dropped
+            report.box_formats[rows.path] = part['box_format']
         index = cls._merge([part['part'] for part in parts], files)
+        index.box_formats = [report.box_formats[p] for p in files]
         report.rows = len(index) + report.skipped
         index.report = report
         return index
@@ -309,7 +367,10 @@ class ClipIndex:
                     skipped=self.report.skipped,
                     messages=self.report.messages,
                     boxes_clipped=self.report.boxes_clipped,
-                    boxes_dropped=self.report.boxes_dropped),
+                    boxes_dropped=self.report.boxes_dropped,
+                    boxes=self.report.boxes,
+                    box_formats=self.box_formats,
+                    drops=[d.to_dict() for d in self.report.drops]),
                 f,
                 ensure_ascii=False)
         if osp.isdir(path):
@@ -331,10 +392,16 @@ class ClipIndex:
         }
         index = cls(arrays, tables['lives'], tables['images'],
                     tables['titles'], tables['files'])
-        index.report = ParseReport(tables['rows'], tables['skipped'],
-                                   tables['messages'],
-                                   tables.get('boxes_clipped', 0),
-                                   tables.get('boxes_dropped', 0))
+        index.report = ParseReport(
+            tables['rows'],
+            tables['skipped'],
+            tables['messages'],
+            tables['boxes_clipped'],
+            tables['boxes_dropped'],
+            tables['boxes'],
+            dict(zip(tables['files'], tables['box_formats'])),
+            [FileDrops.from_dict(d) for d in tables['drops']])
+        index.box_formats = tables['box_formats']
         index.file_sizes = tables['file_sizes']
         return index
 
@@ -375,6 +442,10 @@ class ClipIndex:
         return data.decode('utf-8').strip()
 
     def __getitem__(self, i: int) -> dict:
+        """Clip ``i`` as a sample dict; ``frame_boxes`` are in the encoding
+        given by ``box_format`` (``'pixel'`` boxes still need the frames'
+        original sizes, see :func:`lpr.datasets.boxes.normalise_frame_boxes`).
+        """
         a = self.arrays
         clip = self.clip_id(i)
         lo, hi = int(a['frame_ptr'][i]), int(a['frame_ptr'][i + 1])
@@ -386,6 +457,7 @@ class ClipIndex:
             live_id=self.lives[int(a['live'][i])],
             frame_ids=[f'{clip}-{int(k):04d}' for k in a['frame_idx'][lo:hi]],
             frame_boxes=[[b.tolist()] if b.any() else [] for b in boxes],
+            box_format=self.box_formats[int(a['asr_file'][i])],
             image_id=self.images[image],
             gt_image_ids=[self.images[image]],
             title=self.titles[image],

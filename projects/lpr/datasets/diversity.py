@@ -1,10 +1,14 @@
 """Clip diversity types of LPR4M (product scale, visible duration, number of
 products), with the thresholds of the official analysis scripts.
 
-Boxes are normalised ``[x1, y1, x2, y2]`` in ``[0, 1]``. A frame without a box
-contributes area 0 to the scale and counts as "not visible".
+Boxes are normalised ``[x1, y1, x2, y2]`` in ``[0, 1]`` (dataset samples carry
+them so, whatever the files' encoding; see :mod:`lpr.datasets.boxes`); pixel
+boxes are refused. A frame without a box contributes area 0 to the scale and
+counts as "not visible".
 """
 from typing import Sequence
+
+from .boxes import PIXEL_MIN
 
 SCALE_TYPES = ('small', 'medium', 'large')
 DURATION_TYPES = ('short', 'medium', 'long')
@@ -22,6 +26,10 @@ def product_scale_type(frame_boxes: Sequence[Boxes]) -> str:
     >0.4 large, otherwise medium."""
     if not frame_boxes:
         raise ValueError('a clip needs at least one frame')
+    if any(v > PIXEL_MIN for boxes in frame_boxes for b in boxes for v in b):
+        raise ValueError('product_scale_type needs normalised boxes, got '
+                         'pixel coordinates (normalise them by the frame '
+                         'size first: lpr.datasets.boxes.normalise_boxes)')
     areas = [
         sum(box_area(b) for b in boxes) / len(boxes) if boxes else 0.0
         for boxes in frame_boxes

@@ -20,9 +20,11 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from .annotations import (AnnotationError, expand_paths, find_annotation,
-                          load_frame_boxes, load_gallery, load_gt_images,
-                          load_id_text_pairs, parse_box, sanitize_boxes)
-from .clip_index import ClipIndex
+                          load_box_file, load_gallery, load_gt_images,
+                          load_id_text_pairs)
+from .boxes import check_box_format, normalise_frame_boxes
+from .clip_index import INDEX_VERSION, ClipIndex
+from .drops import MAX_DROP_RATIO
 from .frame_store import StoreCfg, build_store
 from .ids import parse_clip_id, parse_frame_id
 
@@ -69,8 +71,10 @@ class _StoresMixin:
 class LPR4MPairDataset(_StoresMixin, BaseDataset):
     """Training pairs of LPR4M: one sample per clip of the videoinfo files.
 
-    A sample holds the clip's frame ids and per-frame boxes, its positive
-    shop image id, title, category id, ASR and the three diversity types.
+    A sample holds the clip's frame ids and per-frame boxes (normalised to
+    the frame; pixel boxes are divided by the frame's original size, see
+    :mod:`lpr.datasets.boxes`), its positive shop image id, title, category
+    id, ASR and the three diversity types.
     The rows are kept in a memory-mapped :class:`~lpr.datasets.ClipIndex`,
     built on first use and cached next to the annotations
     (``<ann dir>/lpr_clip_index_<key>``), so loading the 4M-row release is
@@ -87,8 +91,14 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
             chunk rule); ``None`` keeps all.
         index_dir: where to cache the index; ``None`` = next to the
             annotations; ``False`` = do not cache.
-        strict: raise on a malformed row (naming file and line), or skip
-            and count it.
+        strict: raise when more than ``max_drop_ratio`` of a file's rows
+            or boxes are dropped (naming the file, the count and three
+            example lines); ``False`` only counts and logs them.
+        max_drop_ratio: share of a file's rows, or of its boxes, that may
+            be dropped (malformed rows, degenerate boxes); fewer drops are
+            logged once per file. Defaults to 0.01.
+        box_format: ``'auto'`` (decided per file), ``'pixel'`` (pixels of
+            the original frame) or ``'normalised'``.
         index_workers: processes used to build the index.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``max_refetch``...).
@@ -107,6 +117,8 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
                  max_index_frames: Optional[int] = 10,
                  index_dir: Union[str, bool, None] = None,
                  strict: bool = True,
+                 max_drop_ratio: float = MAX_DROP_RATIO,
+                 box_format: str = 'auto',
                  index_workers: int = 2,
                  **kwargs) -> None:
         self.ann_files = ann_file
@@ -115,6 +127,8 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
         self.max_index_frames = max_index_frames
         self.index_dir = index_dir
         self.strict = strict
+        self.max_drop_ratio = max_drop_ratio
+        self.box_format = check_box_format(box_format)
         self.index_workers = index_workers
         self.index: Optional[ClipIndex] = None
         kwargs.setdefault('serialize_data', False)
@@ -130,8 +144,10 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
         if self.index_dir is False:
             return None
         key = hashlib.sha1(
-            json.dumps([[osp.abspath(p), osp.getsize(p)] for p in paths] +
-                       [self.max_index_frames, self.strict]).encode()
+            json.dumps([[osp.abspath(p), osp.getsize(p)] for p in paths] + [
+                self.max_index_frames, self.strict, self.max_drop_ratio,
+                self.box_format, INDEX_VERSION
+            ]).encode()
         ).hexdigest()[:12]
         base = self.index_dir or osp.dirname(paths[0])
         return osp.join(base, f'lpr_clip_index_{key}')
@@ -151,24 +167,22 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
                 paths,
                 max_frames=self.max_index_frames,
                 strict=self.strict,
-                workers=self.index_workers)
+                workers=self.index_workers,
+                max_drop_ratio=self.max_drop_ratio,
+                box_format=self.box_format)
             if cache:
                 index.save(cache)
                 index = ClipIndex.load(cache)
         self.index = index
-        if index.report.boxes_clipped or index.report.boxes_dropped:
-            print_log(
-                f'boxes: {index.report.boxes_clipped} clipped to the frame, '
-                f'{index.report.boxes_dropped} degenerate ones dropped',
-                logger='current',
-                level=logging.WARNING)
-        if index.report.skipped:
-            print_log(
-                f'{index.report.skipped} of {index.report.rows} annotation '
-                f'rows skipped as malformed; first: '
-                f'{index.report.messages[0]}',
-                logger='current',
-                level=logging.WARNING)
+        rep = index.report
+        formats = sorted(set(index.box_formats))
+        print_log(
+            f'{type(self).__name__}: {len(index)} clips read from '
+            f'{len(paths)} file(s), {rep.skipped} rows skipped; '
+            f"{int(index.arrays['frame_ptr'][-1])} frames; {rep.boxes} boxes "
+            f"({'/'.join(formats)}), {rep.boxes_clipped} clipped, "
+            f'{rep.boxes_dropped} dropped; {len(index.images)} images',
+            logger='current')
         self._fully_initialized = True
 
     def load_data_list(self) -> List[dict]:  # the index replaces the list
@@ -181,6 +195,9 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
 
     def get_data_info(self, idx: int) -> dict:
         info = self.index[idx]
+        info['frame_boxes'] = normalise_frame_boxes(
+            info['frame_ids'], info['frame_boxes'], info.pop('box_format'),
+            self.frame_store)
         info['sample_idx'] = idx
         return self._with_stores(info)
 
@@ -224,8 +241,9 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
 
     A sample holds the clip's frame ids (sorted), its GT image ids (a list;
     a hit on any counts), ASR, live id, per-frame boxes (GT boxes, or the
-    boxes of a predicted-box JSON of the same layout) and, when the toy
-    ``test_videoid_to_diversity`` file exists, the diversity types.
+    boxes of a predicted-box JSON of the same layout; normalised to the
+    frame, pixel boxes divided by the frame's original size) and, when the
+    toy ``test_videoid_to_diversity`` file exists, the diversity types.
 
     Args:
         data_root: the dataset root.
@@ -239,6 +257,11 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             boxes (e.g. detector output); relative to ``data_root``.
         check_gallery: check at build time that every query's live has a
             gallery that holds its GT images.
+        box_format: encoding of the box files: ``'auto'`` (decided per
+            file), ``'pixel'`` or ``'normalised'``.
+        strict: raise when more than ``max_drop_ratio`` of a file's rows or
+            boxes are dropped; ``False`` only counts and logs them.
+        max_drop_ratio: share of a file's rows or boxes that may be dropped.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -252,8 +275,14 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                      type='folder', root='test_frames', layout='clip'),
                  box_file: Optional[str] = None,
                  check_gallery: bool = True,
+                 box_format: str = 'auto',
+                 strict: bool = True,
+                 max_drop_ratio: float = MAX_DROP_RATIO,
                  **kwargs) -> None:
         assert frame_source in ('url_list', 'folder', 'gtbox'), frame_source
+        self.box_format = check_box_format(box_format)
+        self.strict = strict
+        self.max_drop_ratio = max_drop_ratio
         self.ann_dir = _join(data_root, ann_dir)
         self.frame_source = frame_source
         self.frame_store = build_store(frame_store, data_root)
@@ -266,11 +295,19 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
     def load_data_list(self) -> List[dict]:
         ann = self.ann_dir
         gt = load_gt_images(find_annotation(ann, 'test_videoid_to_gtimage_'))
+        drop_opts = dict(
+            strict=self.strict, max_drop_ratio=self.max_drop_ratio)
         asr, _ = load_id_text_pairs(
-            find_annotation(ann, 'test_videoid_asr_'), 'clip')
-        gt_boxes = load_frame_boxes(find_annotation(ann,
-                                                    'test_frameid2gtbox_'))
-        boxes = load_frame_boxes(self.box_file) if self.box_file else gt_boxes
+            find_annotation(ann, 'test_videoid_asr_'), 'clip', **drop_opts)
+        box_path = find_annotation(ann, 'test_frameid2gtbox_')
+        gt_boxes, box_fmt, _ = load_box_file(box_path, self.box_format,
+                                             **drop_opts)
+        boxes = gt_boxes
+        if self.box_file:
+            box_path = self.box_file
+            boxes, box_fmt, _ = load_box_file(box_path, self.box_format,
+                                              **drop_opts)
+        self.box_format_read = box_fmt
         diversity = {}
         div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
         if div_files:
@@ -293,23 +330,20 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                 find_annotation(ann, 'test_liveid_to_gallery_'))
             check_queries_against_gallery(gt, gallery, ann)
         data_list, no_frames = [], []
-        self.boxes_clipped = self.boxes_dropped = 0
+        num_frames = num_boxes = 0
         for clip_id in gt:  # the GT file's order
             frames = sorted(clip_frames.get(clip_id, []))
             if not frames:
                 no_frames.append(clip_id)
-            frame_boxes = []
-            for f in frames:
-                fb = [b for b in (parse_box(b) for b in boxes.get(f, [])) if b]
-                fixed, n_clip, n_drop = sanitize_boxes(fb)
-                self.boxes_clipped += n_clip
-                self.boxes_dropped += n_drop
-                frame_boxes.append([b.tolist() for b in fixed if b.any()])
+            frame_boxes = [boxes.get(f, []) for f in frames]
+            num_frames += len(frames)
+            num_boxes += sum(len(b) for b in frame_boxes)
             info = dict(
                 clip_id=clip_id,
                 live_id=parse_clip_id(clip_id).live_id,
                 frame_ids=frames,
                 frame_boxes=frame_boxes,
+                box_format=box_fmt,
                 gt_image_ids=list(gt[clip_id]),
                 asr=asr.get(clip_id, ''))
             types = diversity.get(clip_id, {})
@@ -319,12 +353,11 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             if 'category_id' in types:
                 info['category_id'] = types['category_id']
             data_list.append(info)
-        if self.boxes_clipped or self.boxes_dropped:
-            print_log(
-                f'query boxes: {self.boxes_clipped} clipped to the frame, '
-                f'{self.boxes_dropped} degenerate ones dropped',
-                logger='current',
-                level=logging.WARNING)
+        print_log(
+            f'{type(self).__name__}: {len(data_list)} clips, {num_frames} '
+            f'frames ({len(no_frames)} clips without a listed frame), '
+            f'{num_boxes} boxes from {osp.basename(box_path)} ({box_fmt})',
+            logger='current')
         if no_frames:
             print_log(
                 f'{len(no_frames)} test queries have no frame listed (first: '
@@ -334,7 +367,11 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
         return data_list
 
     def get_data_info(self, idx: int) -> dict:
-        return self._with_stores(super().get_data_info(idx))
+        info = super().get_data_info(idx)
+        info['frame_boxes'] = normalise_frame_boxes(
+            info['frame_ids'], info['frame_boxes'], info.pop('box_format'),
+            self.frame_store)
+        return self._with_stores(info)
 
 
 def check_queries_against_gallery(gt: Dict[str, List[str]],
@@ -373,6 +410,9 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
         image_store: where shop images are.
         check_files: check at build time that every image can be read
             (missing ones raise, naming the first and the count).
+        strict: raise when more than ``max_drop_ratio`` of the title file's
+            rows are malformed; ``False`` only counts and logs them.
+        max_drop_ratio: share of the title rows that may be dropped.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -384,7 +424,11 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
                  image_store: StoreCfg = dict(
                      type='folder', root='test_images'),
                  check_files: bool = True,
+                 strict: bool = True,
+                 max_drop_ratio: float = MAX_DROP_RATIO,
                  **kwargs) -> None:
+        self.strict = strict
+        self.max_drop_ratio = max_drop_ratio
         self.ann_dir = _join(data_root, ann_dir)
         self.image_store = build_store(image_store, data_root)
         self.check_files = check_files
@@ -396,7 +440,10 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
         gallery = load_gallery(
             find_annotation(self.ann_dir, 'test_liveid_to_gallery_'))
         titles, _ = load_id_text_pairs(
-            find_annotation(self.ann_dir, 'test_image_title_'), 'image')
+            find_annotation(self.ann_dir, 'test_image_title_'),
+            'image',
+            strict=self.strict,
+            max_drop_ratio=self.max_drop_ratio)
         data_list = [
             dict(live_id=live, image_id=image, title=titles.get(image, ''))
             for live, images in gallery.items() for image in images
@@ -410,6 +457,11 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
                 raise FileNotFoundError(
                     f'{len(missing)} gallery images cannot be read from '
                     f'{self.image_store} (first: {missing[0]})')
+        print_log(
+            f'{type(self).__name__}: {len(data_list)} images of '
+            f'{len(gallery)} lives ({sum(bool(d["title"]) for d in data_list)}'
+            f' with a title)' + (', all readable' if self.check_files else ''),
+            logger='current')
         return data_list
 
     def get_data_info(self, idx: int) -> dict:
