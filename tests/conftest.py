@@ -29,3 +29,14 @@ def run_env():
         [osp.join(ROOT, 'projects'), ROOT, env.get('PYTHONPATH', '')])
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+@pytest.fixture(scope='session')
+def toy_pixel_root(tmp_path_factory):
+    """The ``tests`` preset (seed 0) encoded like the LPR4M release: boxes in
+    pixels of a 2.5x larger original frame, folders at that size, shards
+    resized back with ``original_width``/``original_height``."""
+    from lpr.datasets.toy import generate, make_config
+    out = str(tmp_path_factory.mktemp('toy_lpr4m_pixel'))
+    generate(out, make_config('tests', seed=0, box_format='pixel'))
+    return out

@@ -7,6 +7,8 @@ Examples::
         --preset tests --seed 1
     python tools/dataset_converters/make_toy_lpr4m.py --out data/big \\
         --train-lives 200 --products-per-live 12 --resolution 256 --shards
+    python tools/dataset_converters/make_toy_lpr4m.py --out /tmp/px \\
+        --preset tests --box-format pixel   # boxes in original-frame pixels
 """
 import argparse
 import os.path as osp
@@ -48,6 +50,14 @@ def parse_args(argv=None):
                         default=None,
                         help='also write img2dataset-style shards')
     shards.add_argument('--no-shards', dest='shards', action='store_false')
+    parser.add_argument(
+        '--box-format', choices=['normalised', 'pixel'],
+        help='normalised boxes (default), or boxes in pixels of an original '
+        'frame --original-scale times the rendered one, like the LPR4M '
+        'release (frame folders at that size, shards resized back)')
+    parser.add_argument('--original-scale', type=float,
+                        help="original / rendered frame size with "
+                        "--box-format pixel (default 2.5)")
     parser.add_argument('--workers', type=int, default=2,
                         help='processes (the output does not depend on it)')
     parser.add_argument('--quiet', action='store_true')
@@ -65,6 +75,8 @@ def main(argv=None):
         image_size=args.image_size,
         num_parts=args.num_parts,
         shards=args.shards,
+        box_format=args.box_format,
+        original_scale=args.original_scale,
         workers=args.workers)
     if args.clips_per_product is not None:
         overrides['train_clips_per_product'] = args.clips_per_product

@@ -21,6 +21,14 @@ Boxes are normalised ``[x1, y1, x2, y2]``. In the training rows each frame has
 one box (the intended product's), ``[0, 0, 0, 0]`` when it is not in view; the
 test box file lists the boxes of every frame that shows the product.
 
+With ``box_format='pixel'`` the set is encoded like the LPR4M release
+instead: boxes are in pixels of an original frame ``original_scale`` times
+the rendered size, the frame folders hold the frames at that original size,
+and the img2dataset shards hold them resized back to the rendered size with
+``original_width``/``original_height`` in their JSON (as img2dataset writes
+a resized download). The rendered content, the boxes' positions and the
+diversity types are those of the normalised set with the same seed.
+
 Every livestream is rendered from its own seed derived from
 ``(seed, split, index)``, so the output is byte-identical for a seed whatever
 the number of worker processes.
@@ -33,7 +41,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from multiprocessing import Pool
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -76,13 +84,26 @@ class ToyConfig:
     num_parts: int = 10  # training videoinfo part files
     shards: bool = False  # also pack frames/images as img2dataset shards
     shard_size: int = 10000
+    box_format: str = 'normalised'  # or 'pixel' (boxes of the original frame)
+    original_scale: float = 2.5  # original / rendered frame size ('pixel')
     jpeg_quality: int = 90
     workers: int = 1
 
     @property
     def frame_size(self) -> Tuple[int, int]:
-        """(width, height) of a frame."""
+        """(width, height) of a rendered frame."""
         return self.resolution, int(round(self.resolution * 16 / 9))
+
+    @property
+    def original_size(self) -> Tuple[int, int]:
+        """(width, height) of a frame in the folders (and of its pixel
+        boxes): the rendered size, times ``original_scale`` with pixel
+        boxes."""
+        width, height = self.frame_size
+        if self.box_format == 'normalised':
+            return width, height
+        return (int(round(width * self.original_scale)),
+                int(round(height * self.original_scale)))
 
 
 PRESETS: Dict[str, Dict] = {
@@ -124,6 +145,12 @@ def make_config(preset: str = 'demo', **overrides) -> ToyConfig:
     unknown = set(values) - known
     if unknown:
         raise TypeError(f'unknown toy settings: {sorted(unknown)}')
+    if values.get('box_format', 'normalised') not in ('normalised', 'pixel'):
+        raise ValueError("box_format must be 'normalised' or 'pixel', got "
+                         f"{values['box_format']!r}")
+    if values.get('original_scale', 2.5) < 1:
+        raise ValueError('original_scale must be at least 1 (img2dataset '
+                         'stores frames resized down)')
     return ToyConfig(**values)
 
 
@@ -139,6 +166,19 @@ def _norm_box(box, width: int, height: int) -> List[float]:
         round(min(max(y1 / height, 0.0), 1.0), 4),
         round(min(max(x2 / width, 0.0), 1.0), 4),
         round(min(max(y2 / height, 0.0), 1.0), 4)
+    ]
+
+
+def _encode_box(box: List[float], cfg: ToyConfig) -> List[float]:
+    """A normalised box in the set's box encoding."""
+    if cfg.box_format == 'normalised' or not any(box):
+        return box
+    w, h = cfg.original_size
+    return [
+        round(box[0] * w, 2),
+        round(box[1] * h, 2),
+        round(box[2] * w, 2),
+        round(box[3] * h, 2)
     ]
 
 
@@ -230,6 +270,9 @@ def _render_live(args: Tuple[str, int, ToyConfig, str]) -> Dict:
         frame_ids, frame_boxes, counts = [], [], []
         for f, (frame, anno) in enumerate(zip(frames, annos)):
             frame_id = f'{clip_id}-{f * step_ms // 1000:04d}'
+            if cfg.original_size != (width, height):
+                frame = cv2.resize(
+                    frame, cfg.original_size, interpolation=cv2.INTER_CUBIC)
             _write_jpeg(
                 osp.join(frame_dir, clip_id, f'{frame_id}.jpg'), frame,
                 cfg.jpeg_quality)
@@ -283,9 +326,16 @@ def _write_json(path: str, obj) -> None:
         f.write('\n')
 
 
-def _write_shards(out_dir: str, name: str, urls: List[str],
-                  files: List[str], shard_size: int) -> None:
-    """Pack files as img2dataset ``--output_format files`` shards."""
+def _write_shards(out_dir: str,
+                  name: str,
+                  urls: List[str],
+                  files: List[str],
+                  shard_size: int,
+                  stored_size: Optional[Tuple[int, int]] = None,
+                  quality: int = 90) -> None:
+    """Pack files as img2dataset ``--output_format files`` shards; files of
+    another size than ``stored_size`` (width, height) are resized to it, as
+    img2dataset does, and keep their size as ``original_width/height``."""
     for i, (url, src) in enumerate(zip(urls, files)):
         shard, idx = divmod(i, shard_size)
         key = f'{shard:05d}{idx:04d}'
@@ -293,9 +343,15 @@ def _write_shards(out_dir: str, name: str, urls: List[str],
         os.makedirs(shard_dir, exist_ok=True)
         with open(src, 'rb') as f:
             data = f.read()
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        orig_h, orig_w = img.shape[:2]
+        if stored_size is not None and (orig_w, orig_h) != stored_size:
+            img = cv2.resize(img, stored_size, interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode('.jpg', img,
+                                   [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+            data = buf.tobytes()
         with open(osp.join(shard_dir, key + '.jpg'), 'wb') as f:
             f.write(data)
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         h, w = img.shape[:2]
         meta = dict(
             url=url,
@@ -304,8 +360,8 @@ def _write_shards(out_dir: str, name: str, urls: List[str],
             error_message=None,
             width=w,
             height=h,
-            original_width=w,
-            original_height=h,
+            original_width=orig_w,
+            original_height=orig_h,
             exif='{}',
             sha256=hashlib.sha256(data).hexdigest())
         with open(osp.join(shard_dir, key + '.json'), 'w') as f:
@@ -334,7 +390,10 @@ def generate(out_dir: str, cfg: ToyConfig) -> Dict:
         titles = {im['image_id']: im['title'] for im in live['images']}
         cat = CATEGORIES[live['category']]
         for clip in live['clips']:
-            boxes = [b[0] if b else [0, 0, 0, 0] for b in clip['frame_boxes']]
+            boxes = [
+                _encode_box(b[0], cfg) if b else [0, 0, 0, 0]
+                for b in clip['frame_boxes']
+            ]
             rows.append('\t'.join([
                 clip['clip_id'],
                 json.dumps(clip['frame_ids']),
@@ -370,7 +429,7 @@ def generate(out_dir: str, cfg: ToyConfig) -> Dict:
         {c['clip_id']: c['gt_images']
          for c in queries})
     frame2box = {
-        fid: boxes
+        fid: [_encode_box(b, cfg) for b in boxes]
         for c in queries for fid, boxes in zip(c['frame_ids'],
                                                c['frame_boxes']) if boxes
     }
@@ -409,14 +468,18 @@ def generate(out_dir: str, cfg: ToyConfig) -> Dict:
         urls = [URL_PREFIX + i + '.jpg' for i, _ in items]
         _write_lines(osp.join(ann, name + '.txt'), urls)
         if cfg.shards:
+            frames = '_frame_url' in name
             _write_shards(out_dir, name, urls, [p for _, p in items],
-                          cfg.shard_size)
+                          cfg.shard_size,
+                          cfg.frame_size if frames else None,
+                          cfg.jpeg_quality)
 
     stats = compute_stats(train, test)
     meta = dict(
         generator='lpr toy LPR4M',
         config=asdict(cfg),
         frame_size=list(cfg.frame_size),
+        original_frame_size=list(cfg.original_size),
         categories=[c._asdict() for c in CATEGORIES],
         stats=stats)
     meta['config'].pop('workers')  # the output does not depend on it
