@@ -1,0 +1,75 @@
+"""tools/misc/check_lpr4m.py: a good release passes (exit 0); missing
+frames, images or annotation files and broken frames fail (exit 1) and are
+listed."""
+import glob
+import importlib.util
+import os
+import os.path as osp
+import shutil
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SHARDS = [
+    '--shards', '--train-frames', 'shards/training_frame_url_full_*',
+    '--train-images', 'shards/training_image_url_full_*', '--test-frames',
+    'shards/test_frame_url_*', '--test-images', 'shards/test_image_url_*'
+]
+
+
+@pytest.fixture(scope='module')
+def check():
+    spec = importlib.util.spec_from_file_location(
+        'check_lpr4m', osp.join(ROOT, 'tools', 'misc', 'check_lpr4m.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.parametrize('layout', ['folders', 'shards'])
+def test_good_release_passes(check, toy_pixel_root, capsys, layout):
+    argv = [toy_pixel_root] + (SHARDS if layout == 'shards' else [])
+    assert check(argv) == 0
+    out = capsys.readouterr().out
+    assert '[FAIL]' not in out and '[WARN]' not in out
+    assert 'boxes: pixel (3 files)' in out
+    assert 'training frames: 144 of 144 present' in out
+    assert 'test GT boxes: 33 boxes of 27 frames, pixel, 0 dropped' in out
+    assert "98 sampled pixel boxes checked against their frames' original " \
+        'size, 0 reach outside' in out
+    assert out.rstrip().endswith('OK: training and testing can read this '
+                                 'release')
+
+
+def test_damaged_release_fails_and_lists_files(check, toy_root, tmp_path,
+                                               capsys):
+    root = str(tmp_path / 'toy')
+    shutil.copytree(toy_root, root)
+    clip_dir = sorted(glob.glob(osp.join(root, 'training_frames', '*')))[0]
+    lost = sorted(osp.basename(p)[:-4] for p in os.listdir(clip_dir))
+    shutil.rmtree(clip_dir)
+    os.remove(glob.glob(osp.join(root, 'annotations',
+                                 'test_image_title_*'))[0])
+    gallery = sorted(glob.glob(osp.join(root, 'test_images', '*.jpg')))
+    os.remove(gallery[0])
+    frame = sorted(glob.glob(osp.join(root, 'test_frames', '*', '*.jpg')))[0]
+    with open(frame, 'r+b') as f:
+        f.truncate(osp.getsize(frame) // 2)
+    assert check([root, '--max-list', '2']) == 1
+    out = capsys.readouterr().out
+    n = len(lost)
+    assert (f'[FAIL] training frames: {144 - n} of 144 present, {n} missing'
+            in out)
+    assert lost[0] in out and lost[1] in out and lost[2] not in out
+    assert f'... and {n - 2} more ({n} in all)' in out
+    assert '[FAIL] test annotations: 1 of 6 files missing' in out
+    assert 'expected one test_image_title_* file' in out
+    assert ('[FAIL] test gallery images: 11 of 12 present, 1 missing' in out)
+    assert osp.basename(gallery[0])[:-4] in out
+    assert f'{osp.basename(frame)[:-4]}: truncated' in out
+    assert out.rstrip().endswith('FAIL: fix the [FAIL] lines before '
+                                 'training or testing')
+    # The same loss under an accepted ratio is a warning, not a failure.
+    os.remove(frame)
+    assert check([root, '--skip', 'test', '--max-drop-ratio', '0.1']) == 0
+    assert '[WARN] training frames' in capsys.readouterr().out
