@@ -386,3 +386,69 @@ def test_shard_index_without_sizes_is_rebuilt(toy_pixel_root, tmp_path):
     os.remove(osp.join(root, INDEX_NAME, 'orig_w.npy'))
     assert ShardStore(root).size(fid) == (160, 285)
     assert ShardStore(root).size(f'{LIVE}-1-2-0000') is None
+
+
+def test_size_sources_and_their_error_paths(toy_pixel_root, tmp_path):
+    # Pixel boxes need a size; a frame that cannot be read keeps no box.
+    with pytest.raises(ValueError, match='need the frame size'):
+        normalise_boxes([[1, 2, 3, 4]], None, 'pixel')
+
+    class Store:
+        def size(self, fid):
+            return {'a': (100, 200)}.get(fid)
+
+    from lpr.datasets.boxes import normalise_frame_boxes
+    assert normalise_frame_boxes(['a', 'b', 'a'],
+                                 [[[10, 20, 50, 100]], [[1, 1, 5, 5]], []],
+                                 'pixel', Store()) == [
+                                     [[0.1, 0.1, 0.5, 0.5]], [], []
+                                 ]
+    # A shard JSON without sizes: the stored file's own size.
+    root = str(tmp_path / 'shards')
+    shutil.copytree(
+        osp.join(toy_pixel_root, shard_root(toy_pixel_root,
+                                            'test_frame_url')), root,
+        ignore=shutil.ignore_patterns(INDEX_NAME))
+    meta_path = sorted(glob.glob(osp.join(root, '00000', '*.json')))[0]
+    meta = json.load(open(meta_path))
+    for key in ('width', 'height', 'original_width', 'original_height'):
+        meta.pop(key)
+    json.dump(meta, open(meta_path, 'w'))
+    fid = meta['url'].rsplit('/', 1)[1][:-4]
+    assert ShardStore(root).size(fid) == (64, 114)
+
+
+def test_toy_box_format_settings_are_checked():
+    from lpr.datasets.toy import make_config
+    with pytest.raises(ValueError, match="'normalised' or 'pixel'"):
+        make_config('tests', box_format='pixels')
+    with pytest.raises(ValueError, match='at least 1'):
+        make_config('tests', box_format='pixel', original_scale=0.5)
+    cfg = make_config('tests', box_format='pixel', original_scale=2)
+    assert cfg.frame_size == (64, 114) and cfg.original_size == (128, 228)
+
+
+def test_converter_cli_reports_the_loss_without_a_traceback(
+        toy_root, tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import sys
+    root = str(tmp_path / 'toy')
+    shutil.copytree(toy_root, root)
+    os.remove(sorted(glob.glob(osp.join(root, 'test_frames', '*',
+                                        '*.jpg')))[0])
+    spec = importlib.util.spec_from_file_location(
+        'lpr4m_to_coco',
+        osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
+                 'dataset_converters', 'lpr4m_to_coco.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    argv = ['lpr4m_to_coco.py', root, '--classes', '1', '--splits', 'test']
+    monkeypatch.setattr(sys, 'argv', argv)
+    with pytest.raises(SystemExit) as err:
+        tool.main()
+    assert str(err.value).startswith('error: ') and \
+        '1 of 35 frames dropped' in str(err.value) and \
+        '--max-drop-ratio 0.0286' in str(err.value)
+    monkeypatch.setattr(sys, 'argv', argv + ['--max-drop-ratio', '0.03'])
+    tool.main()
+    assert "'frames': 34, 'boxes'" in capsys.readouterr().out

@@ -73,3 +73,10 @@ def test_damaged_release_fails_and_lists_files(check, toy_root, tmp_path,
     os.remove(frame)
     assert check([root, '--skip', 'test', '--max-drop-ratio', '0.1']) == 0
     assert '[WARN] training frames' in capsys.readouterr().out
+
+
+def test_bad_arguments(check, toy_root, tmp_path, capsys):
+    assert check([str(tmp_path / 'nothing')]) == 1
+    assert 'is not a folder' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match='matches 0 folders'):
+        check([toy_root, '--shards', '--train-frames', 'shards/nope_*'])
