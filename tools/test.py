@@ -8,7 +8,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'projects'))
 
 import lpr  # noqa: E402,F401
-from lpr.utils.tool_setup import load_tool_config, set_local_rank  # noqa
+from lpr.utils.tool_setup import (add_data_root_argument,  # noqa
+                                  load_tool_config, set_local_rank)
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -35,6 +36,7 @@ def parse_args():
         'relative to the work dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs in xxx=yyy format')

@@ -10,7 +10,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
 
 import lpr  # noqa: E402,F401  (environment fixes before anything loads)
 from lpr.engine import accelerator_available  # noqa: E402
-from lpr.utils.tool_setup import load_tool_config, set_local_rank  # noqa
+from lpr.utils.tool_setup import (add_data_root_argument,  # noqa
+                                  load_tool_config, set_local_rank)
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -31,6 +32,7 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint; without a path, from the '
         'latest checkpoint in the work dir')
+    add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs in xxx=yyy format')
