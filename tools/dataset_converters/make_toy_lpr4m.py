@@ -60,7 +60,8 @@ def parse_args(argv=None):
                         "--box-format pixel (default 2.5)")
     parser.add_argument('--workers', type=int, default=2,
                         help='processes (the output does not depend on it)')
-    parser.add_argument('--quiet', action='store_true')
+    parser.add_argument('--quiet', action='store_true',
+                        help='print nothing (no progress, no statistics)')
     return parser.parse_args(argv)
 
 
@@ -87,7 +88,7 @@ def main(argv=None):
         overrides['train_frames'] = (lo, hi)
     cfg = make_config(args.preset, **overrides)
     start = time.perf_counter()
-    stats = generate(args.out, cfg)
+    stats = generate(args.out, cfg, progress=not args.quiet)
     if not args.quiet:
         print(f'toy LPR4M ({args.preset}, seed {cfg.seed}) written to '
               f'{args.out} in {time.perf_counter() - start:.1f} s')

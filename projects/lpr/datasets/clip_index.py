@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.progress import ProgressBar
 from .annotations import ParseReport, expand_paths, parse_videoinfo_row
 from .boxes import (check_box_format, clean_boxes, max_coordinate,
                     resolve_box_format)
@@ -124,19 +125,28 @@ def _parse_variant_row(line: bytes, max_frames: Optional[int]):
             len(asr))
 
 
-def _parse_file(args: Tuple[int, str, Optional[int], str]) -> Dict:
+# Bytes parsed between two progress reports of an in-process parse.
+_REPORT_BYTES = 1 << 22
+
+
+def _parse_file(args: Tuple[int, str, Optional[int], str],
+                progress: Optional[ProgressBar] = None) -> Dict:
     """Parse one videoinfo file: rows, the file's box encoding, and what
-    was dropped (malformed rows, degenerate boxes) with examples."""
+    was dropped (malformed rows, degenerate boxes) with examples.
+    ``progress`` (in-process parsing only) advances by the bytes read."""
     file_no, path, max_frames, box_format = args
     rows_drops = FileDrops(path, 'rows')
     messages: List[str] = []
     parsed, lines = [], []
     max_coord = 0.0
-    offset = 0
+    offset = reported = 0
     with open(path, 'rb') as f:
         for lineno, line in enumerate(f, 1):
             start = offset
             offset += len(line)
+            if progress is not None and offset - reported >= _REPORT_BYTES:
+                progress.update(offset - reported)
+                reported = offset
             if not line.strip():
                 continue
             rows_drops.total += 1
@@ -152,6 +162,8 @@ def _parse_file(args: Tuple[int, str, Optional[int], str]) -> Dict:
             parsed.append(row[:9] + (row[9], row[10], file_no,
                                      start + row[9]))
             lines.append(lineno)
+    if progress is not None and offset > reported:
+        progress.update(offset - reported)
     out: Dict = dict(
         rows_drops=rows_drops.to_dict(), messages=messages, error=None)
     try:
@@ -233,11 +245,22 @@ class ClipIndex:
         check_box_format(box_format)
         files = [osp.abspath(p) for p in expand_paths(paths)]
         tasks = [(i, p, max_frames, box_format) for i, p in enumerate(files)]
+        sizes = [osp.getsize(p) for p in files]
+        bar = ProgressBar(
+            sum(sizes),
+            desc=f'indexing {len(files)} videoinfo file(s)',
+            unit='MB',
+            scale=1e-6)
         if workers > 1 and len(files) > 1:
+            parts = []
             with Pool(min(workers, len(files))) as pool:
-                parts = pool.map(_parse_file, tasks, chunksize=1)
+                for part, size in zip(
+                        pool.imap(_parse_file, tasks, chunksize=1), sizes):
+                    parts.append(part)
+                    bar.update(size)
         else:
-            parts = [_parse_file(t) for t in tasks]
+            parts = [_parse_file(t, bar) for t in tasks]
+        bar.finish()
         report = ParseReport()
         for part in parts:
             rows = FileDrops.from_dict(part['rows_drops'])

@@ -31,6 +31,7 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional
 
+from ..utils.progress import track_iter_progress
 from .annotations import find_annotation, load_box_file
 from .boxes import normalise_boxes
 from .clip_index import ClipIndex
@@ -172,7 +173,8 @@ def convert_training(data_root: str,
         box_format=box_format)
     builder = _Builder(num_classes, data_root,
                        _store(frame_store, frame_dir))
-    for i in range(len(index)):
+    for i in track_iter_progress(
+            range(len(index)), desc='COCO training frames', unit='clips'):
         info = index[i]
         builder.add_clip(
             info['clip_id'], info['frame_ids'], info['frame_boxes'],
@@ -211,7 +213,8 @@ def convert_test(data_root: str,
                          'build the test set with num_classes=1')
     builder = _Builder(num_classes, data_root,
                        _store(frame_store, frame_dir))
-    for clip_id, frame_ids in clips.items():
+    for clip_id, frame_ids in track_iter_progress(
+            clips.items(), desc='COCO test frames', unit='clips'):
         frame_ids = sorted(frame_ids, key=lambda f: parse_frame_id(f)[1])
         info = extra.get(clip_id, {})
         types = {

@@ -31,6 +31,8 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 from PIL import Image
 
+from ..utils.progress import ProgressBar
+
 INDEX_NAME = 'lpr_shard_index'
 INDEX_KEYS = ('hash', 'shard', 'key', 'orig_w', 'orig_h')
 Size = Tuple[int, int]  # (width, height)
@@ -138,15 +140,20 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
             appears twice.
     """
     hashes, shards, keys, sizes = [], [], [], []
-    num_json = 0
+    listing = []
     for shard_name in sorted(os.listdir(root)):
         shard_dir = osp.join(root, shard_name)
-        if not (osp.isdir(shard_dir) and shard_name.isdigit()):
-            continue
-        for name in sorted(os.listdir(shard_dir)):
-            if not name.endswith('.json'):
-                continue
-            num_json += 1
+        if osp.isdir(shard_dir) and shard_name.isdigit():
+            listing.append((shard_name, sorted(
+                n for n in os.listdir(shard_dir) if n.endswith('.json'))))
+    num_json = sum(len(names) for _, names in listing)
+    bar = ProgressBar(
+        num_json, desc=f'scanning {len(listing)} shard(s) of {root}',
+        unit='items')
+    for shard_name, names in listing:
+        shard_dir = osp.join(root, shard_name)
+        for name in names:
+            bar.update()
             with open(osp.join(shard_dir, name)) as f:
                 meta = json.load(f)
             if meta.get('status', 'success') != 'success':
@@ -162,6 +169,7 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
                               or 0),
                           int(meta.get('original_height') or meta.get('height')
                               or 0)))
+    bar.finish()
     hash_arr = np.array(hashes, np.uint64)
     order = np.argsort(hash_arr, kind='stable')
     hash_arr = hash_arr[order]

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.runner import BaseLoop, autocast
-from mmengine.utils import ProgressBar
 from mmpretrain.registry import LOOPS
 from torch.utils.data import DataLoader, Dataset
 
 from ..models.retrievers.rice import cosine_ranking
+from ..utils.progress import ProgressBar
 
 SPLIT_KEYS = ('category_id', 'product_scale', 'visible_duration',
               'product_number')
@@ -302,7 +302,15 @@ class _RetrievalLoopMixin:
         if not lives:
             return results, gallery_ids
         loader, layout = self._live_loader(lives, plan)
-        bar = ProgressBar(len(lives)) if get_rank() == 0 else None
+
+        def size(live):  # gallery images + queries of a livestream
+            return len(plan['gallery'].get(live, [])) + len(
+                plan['queries'][live])
+
+        bar = ProgressBar(
+            sum(size(live) for live in lives),
+            desc='encoding and ranking gallery images + queries',
+            unit='samples')
         batches = iter(loader)
         for live in lives:
             n_gallery, query_idx = layout[live]
@@ -313,8 +321,7 @@ class _RetrievalLoopMixin:
                 r.update(sample_idx=i, live=live)
             results += res
             gallery_ids[live] = ids
-            if bar is not None:
-                bar.update()
+            bar.update(size(live))
         return results, gallery_ids
 
     def _evaluate(self) -> dict:

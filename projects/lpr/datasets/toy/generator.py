@@ -46,6 +46,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from ...utils.progress import ProgressBar
 from ..diversity import (product_number_type, product_scale_type,
                          visible_duration_type)
 from .categories import CATEGORIES, category_weights
@@ -332,11 +333,15 @@ def _write_shards(out_dir: str,
                   files: List[str],
                   shard_size: int,
                   stored_size: Optional[Tuple[int, int]] = None,
-                  quality: int = 90) -> None:
+                  quality: int = 90,
+                  progress: Optional[ProgressBar] = None) -> None:
     """Pack files as img2dataset ``--output_format files`` shards; files of
     another size than ``stored_size`` (width, height) are resized to it, as
-    img2dataset does, and keep their size as ``original_width/height``."""
+    img2dataset does, and keep their size as ``original_width/height``.
+    ``progress`` advances by one per file."""
     for i, (url, src) in enumerate(zip(urls, files)):
+        if progress is not None:
+            progress.update()
         shard, idx = divmod(i, shard_size)
         key = f'{shard:05d}{idx:04d}'
         shard_dir = osp.join(out_dir, 'shards', name, f'{shard:05d}')
@@ -368,18 +373,34 @@ def _write_shards(out_dir: str,
             json.dump(meta, f, indent=1)
 
 
-def generate(out_dir: str, cfg: ToyConfig) -> Dict:
-    """Write a toy LPR4M set to ``out_dir`` and return its statistics."""
+def generate(out_dir: str, cfg: ToyConfig, progress: bool = True) -> Dict:
+    """Write a toy LPR4M set to ``out_dir`` and return its statistics.
+
+    Args:
+        out_dir: the output folder.
+        cfg: see :func:`make_config`.
+        progress: show progress bars (rendering, shards) on stdout.
+    """
+    show = None if progress else False  # None: the main process shows
     for sub in ('annotations', 'training_frames', 'training_images',
                 'test_frames', 'test_images'):
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
     tasks = [('training', i, cfg, out_dir) for i in range(cfg.train_lives)]
     tasks += [('test', i, cfg, out_dir) for i in range(cfg.test_lives)]
+    bar = ProgressBar(len(tasks), desc='rendering toy livestreams',
+                      unit='lives', enabled=show)
     if cfg.workers > 1:
         with Pool(cfg.workers) as pool:
-            lives = pool.map(_render_live, tasks, chunksize=1)
+            lives = []
+            for live in pool.imap(_render_live, tasks, chunksize=1):
+                lives.append(live)
+                bar.update()
     else:
-        lives = [_render_live(t) for t in tasks]
+        lives = []
+        for t in tasks:
+            lives.append(_render_live(t))
+            bar.update()
+    bar.finish()
     train = [lv for lv in lives if lv['split'] == 'training']
     test = [lv for lv in lives if lv['split'] == 'test']
     ann = osp.join(out_dir, 'annotations')
@@ -464,6 +485,10 @@ def generate(out_dir: str, cfg: ToyConfig) -> Dict:
         full = '_full' if split == 'training' else ''
         url_lists[f'{split}_frame_url{full}_{len(frame_files)}'] = frame_files
         url_lists[f'{split}_image_url{full}_{len(image_files)}'] = image_files
+    bar = ProgressBar(
+        sum(len(items) for items in url_lists.values()) if cfg.shards else 0,
+        desc='writing img2dataset shards', unit='files',
+        enabled=show if cfg.shards else False)
     for name, items in url_lists.items():
         urls = [URL_PREFIX + i + '.jpg' for i, _ in items]
         _write_lines(osp.join(ann, name + '.txt'), urls)
@@ -472,7 +497,8 @@ def generate(out_dir: str, cfg: ToyConfig) -> Dict:
             _write_shards(out_dir, name, urls, [p for _, p in items],
                           cfg.shard_size,
                           cfg.frame_size if frames else None,
-                          cfg.jpeg_quality)
+                          cfg.jpeg_quality, bar)
+    bar.finish()
 
     stats = compute_stats(train, test)
     meta = dict(
