@@ -23,19 +23,17 @@ fi
     --out "$OUT" --preset demo --seed "$SEED" --shards
 
 source tools/misc/toy_options.sh
-toy_data_opts "$OUT"
 
 # 2. Train (about 10 minutes on 2 CPU cores; log in $WORK/train.log).
 rm -rf "$WORK/rice" && mkdir -p "$WORK"
 run_quiet "$WORK/train.log" "$PY" tools/train.py "$CONFIG" --work-dir "$WORK/rice" \
-    --cfg-options "randomness.seed=$SEED" "${TOY_DATA_OPTS[@]}"
+    --data-root "$OUT" --cfg-options "randomness.seed=$SEED"
 grep -E "Epoch\(val\)" "$WORK/train.log" \
     | sed -E 's#.*Epoch\(val\) \[([0-9]+)\]\[[0-9/]+\] +retrieval/R@1: ([0-9.]+).*#  val after epoch \1: R@1 \2#' || true
 
 # 3. Test: dump per-query rankings.
 run_quiet "$WORK/test.log" "$PY" tools/test.py "$CONFIG" "$(cat "$WORK/rice/last_checkpoint")" \
-    --work-dir "$WORK/rice" --out "$WORK/rice/preds.pkl" \
-    --cfg-options "${TOY_DATA_OPTS[@]}"
+    --work-dir "$WORK/rice" --out "$WORK/rice/preds.pkl" --data-root "$OUT"
 
 # 4. The R@k table.
 echo

@@ -25,7 +25,6 @@ cd "$ROOT"
 mkdir -p "$WORK"
 
 source tools/misc/toy_options.sh
-toy_data_opts "$DATA"
 toy_schedule_opts "$EPOCHS"
 
 ap_table() {  # the split table IntendedProductMetric logs
@@ -34,50 +33,41 @@ ap_table() {  # the split table IntendedProductMetric logs
 
 "$PY" tools/dataset_converters/lpr4m_to_coco.py "$DATA" --classes 1 \
     --frames-per-clip 3 > /dev/null
-det_opts=(
-    "train_dataloader.dataset.data_root=$DATA"
-    "val_dataloader.dataset.data_root=$DATA"
-    "test_dataloader.dataset.data_root=$DATA"
-    "val_evaluator.ann_file=$DATA/annotations/lpr_det_test_1cls.json"
-    "test_evaluator.ann_file=$DATA/annotations/lpr_det_test_1cls.json"
-)
-ret_opts=("${TOY_SCHEDULE_OPTS[@]}" "${TOY_DATA_OPTS[@]}")
+data=(--data-root "$DATA")
+ret_opts=("${data[@]}" --cfg-options "${TOY_SCHEDULE_OPTS[@]}")
 
 SD="$WORK/sd/epoch_12.pth"
 [[ -f "$SD" ]] || run_quiet "$WORK/sd_train.log" "$PY" tools/train.py "$SD_CFG" \
-    --work-dir "$WORK/sd" --cfg-options "${det_opts[@]}"
+    --work-dir "$WORK/sd" "${data[@]}"
 run_quiet "$WORK/sd_test.log" "$PY" tools/test.py "$SD_CFG" "$SD" \
-    --work-dir "$WORK/sd" --out-boxes "$WORK/sd_boxes.json" \
-    --cfg-options "${det_opts[@]}"
+    --work-dir "$WORK/sd" --out-boxes "$WORK/sd_boxes.json" "${data[@]}"
 MD="$WORK/md/epoch_3.pth"
 [[ -f "$MD" ]] || run_quiet "$WORK/md_train.log" "$PY" tools/train.py "$MD_CFG" \
-    --work-dir "$WORK/md" --cfg-options "${det_opts[@]}" "load_from=$SD"
+    --work-dir "$WORK/md" "${data[@]}" --cfg-options "load_from=$SD"
 run_quiet "$WORK/md_test.log" "$PY" tools/test.py "$MD_CFG" "$MD" \
-    --work-dir "$WORK/md" --out-boxes "$WORK/md_boxes.json" \
-    --cfg-options "${det_opts[@]}"
+    --work-dir "$WORK/md" --out-boxes "$WORK/md_boxes.json" "${data[@]}"
 echo "Intended product detection, toy test frames (AP in %, top-1 box per frame):"
 echo "SD (DAB-DETR):"; ap_table "$WORK/sd_test.log"
 echo "MD (TransVOD Lite):"; ap_table "$WORK/md_test.log"
 
 BOX="$WORK/rice_box/epoch_$EPOCHS.pth"
 [[ -f "$BOX" ]] || run_quiet "$WORK/rice_box_train.log" "$PY" tools/train.py \
-    "$BOX_CFG" --work-dir "$WORK/rice_box" --cfg-options "${ret_opts[@]}"
+    "$BOX_CFG" --work-dir "$WORK/rice_box" "${ret_opts[@]}"
 preds=()
 for src in gt sd md; do
     opt=()
     [[ $src == gt ]] || opt=("test_dataloader.dataset.box_file=$WORK/${src}_boxes.json")
     run_quiet "$WORK/rice_box_$src.log" "$PY" tools/test.py "$BOX_CFG" "$BOX" \
         --work-dir "$WORK/rice_box" --out "$WORK/rice_box_$src.pkl" \
-        --cfg-options "${ret_opts[@]}" "${opt[@]}"
+        "${ret_opts[@]}" "${opt[@]}"
 done
 PATCH="${PATCH_PREDS:-}"
 if [[ -z "$PATCH" ]]; then
     [[ -f "$WORK/rice/epoch_$EPOCHS.pth" ]] || run_quiet "$WORK/rice_train.log" "$PY" \
-        tools/train.py "$PATCH_CFG" --work-dir "$WORK/rice" \
-        --cfg-options "${ret_opts[@]}"
+        tools/train.py "$PATCH_CFG" --work-dir "$WORK/rice" "${ret_opts[@]}"
     run_quiet "$WORK/rice_test.log" "$PY" tools/test.py "$PATCH_CFG" \
         "$WORK/rice/epoch_$EPOCHS.pth" --work-dir "$WORK/rice" \
-        --out "$WORK/rice_patch.pkl" --cfg-options "${ret_opts[@]}"
+        --out "$WORK/rice_patch.pkl" "${ret_opts[@]}"
     PATCH="$WORK/rice_patch.pkl"
 fi
 echo

@@ -1,19 +1,7 @@
 # Sourced by the toy scripts (tools/toy_demo.sh,
-# tools/analysis_tools/toy_detect_retrieve.sh): the cfg-options that point the
-# toy retrieval configs at a data root or shorten their schedule, and a
-# quiet runner.
-
-# toy_data_opts DATA: sets TOY_DATA_OPTS (every dataloader of a retrieval
-# config, galleries included, reads DATA).
-toy_data_opts() {
-    TOY_DATA_OPTS=(
-        "train_dataloader.dataset.data_root=$1"
-        "val_dataloader.dataset.data_root=$1"
-        "test_dataloader.dataset.data_root=$1"
-        "val_cfg.gallery_dataloader.dataset.data_root=$1"
-        "test_cfg.gallery_dataloader.dataset.data_root=$1"
-    )
-}
+# tools/analysis_tools/toy_detect_retrieve.sh): the cfg-options that shorten
+# the toy retrieval recipe's schedule, and a quiet runner. (The tools'
+# --data-root points every dataset of a config at the toy set.)
 
 # toy_schedule_opts EPOCHS: sets TOY_SCHEDULE_OPTS (the toy recipe's
 # schedule cut to EPOCHS, its 2 warmup epochs kept; validation and the
