@@ -3,12 +3,8 @@ terminal, only from the main process; the long jobs report counts."""
 import io
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
-
-from conftest import ROOT, run_env
 
 
 class _TTY(io.StringIO):
@@ -92,26 +88,28 @@ def test_bad_arguments_are_errors():
 def test_index_build_and_toy_generation_report_counts(toy_root, tmp_path,
                                                       capsys):
     """Non-terminal stdout (captured): the clip index build prints its
-    bytes, the toy generator its livestreams and shard files."""
+    bytes, the toy generator its livestreams and shard files (nothing with
+    ``progress=False``, i.e. ``make_toy_lpr4m.py --quiet``), the shard scan
+    its items."""
     from lpr.datasets.clip_index import ClipIndex
     index = ClipIndex.from_files(
         osp.join(toy_root, 'annotations', 'training_videoinfo_full_part_*'))
     lines = _lines(capsys.readouterr().out)
     assert len(lines) == 1 and lines[0].startswith('indexing ')
     assert ' MB (100%)' in lines[0] and len(index) > 0
+    from lpr.datasets.toy import generate, make_config
     out = str(tmp_path / 'toy')
-    proc = subprocess.run(
-        [sys.executable,
-         osp.join(ROOT, 'tools/dataset_converters/make_toy_lpr4m.py'),
-         '--out', out, '--preset', 'tests', '--train-lives', '2',
-         '--test-lives', '1', '--products-per-live', '2',
-         '--clips-per-product', '1', '--resolution', '48',
-         '--image-size', '32', '--shards', '--workers', '1'],
-        env=run_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert 'rendering toy livestreams: 3/3 lives (100%)' in proc.stdout
-    assert 'writing img2dataset shards: ' in proc.stdout
-    assert '\r' not in proc.stdout
+    generate(out, make_config(
+        'tests', train_lives=2, test_lives=1, products_per_live=2,
+        train_clips_per_product=1, test_clips_per_product=1, resolution=48,
+        image_size=32, shards=True, workers=1))
+    text = capsys.readouterr().out
+    assert 'rendering toy livestreams: 3/3 lives (100%)' in text
+    assert 'writing img2dataset shards: ' in text and '\r' not in text
+    generate(str(tmp_path / 'quiet'), make_config(
+        'tests', train_lives=1, test_lives=1, products_per_live=2,
+        resolution=48, image_size=32, workers=1), progress=False)
+    assert capsys.readouterr().out == ''
     from lpr.datasets.frame_store import build_shard_index
     shards = osp.join(out, 'shards')
     name = sorted(n for n in os.listdir(shards)
