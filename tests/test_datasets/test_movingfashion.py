@@ -132,3 +132,21 @@ def test_unknown_video_backend_and_on_empty():
         LoadVideoFrames(backend='ffmpeg')
     with pytest.raises(ValueError, match="on_empty must be"):
         LoadVideoFrames(on_empty='drop')
+
+
+def test_malformed_product_strict_and_lenient(mf_root):
+    from lpr.datasets import AnnotationError
+    path = os.path.join(mf_root, 'test.json')
+    with open(path) as f:
+        data = json.load(f)
+    data['broken'] = dict(img_path='imgs/p0.jpg', video_paths='videos/v0.mp4')
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    for kind in ('MovingFashionDataset', 'MovingFashionGalleryDataset'):
+        cfg = dict(type=kind, ann_file='test.json', data_root=mf_root,
+                   pipeline=[])
+        with pytest.raises(AnnotationError, match="product 'broken'") as err:
+            DATASETS.build(cfg)
+        assert err.value.path == path
+        ds = DATASETS.build(dict(cfg, strict=False))
+        assert len(ds) == 3 and ds.parse_report.skipped == 1

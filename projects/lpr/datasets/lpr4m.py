@@ -19,9 +19,10 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from .annotations import (AnnotationError, expand_paths, find_annotation,
-                          load_frame_boxes, load_gallery, load_gt_images,
-                          load_id_text_pairs, parse_box, sanitize_boxes)
+from .annotations import (AnnotationError, ParseReport, expand_paths,
+                          find_annotation, load_frame_boxes, load_gallery,
+                          load_gt_images, load_id_text_pairs, parse_box,
+                          sanitize_boxes)
 from .clip_index import ClipIndex
 from .frame_store import StoreCfg, build_store
 from .ids import parse_clip_id, parse_frame_id
@@ -38,6 +39,46 @@ def _join(root: str, path: Optional[str]) -> Optional[str]:
     if path is None or not root or osp.isabs(path):
         return path
     return osp.join(root, path)
+
+
+def resolve_box_file(data_root: str, box_file: Optional[str]) -> Optional[str]:
+    """Find a predicted-box JSON: an absolute path, or a relative one under
+    ``data_root`` or else in the working directory.
+
+    Raises:
+        FileNotFoundError: naming every place it looked.
+    """
+    if box_file is None:
+        return None
+    if osp.isabs(box_file):
+        candidates = [box_file]
+    else:
+        candidates = [osp.join(data_root, box_file)] if data_root else []
+        candidates.append(osp.abspath(box_file))
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    places = ['under data_root: ' + candidates[0],
+              'in the working directory: ' + candidates[-1]] \
+        if len(candidates) == 2 else candidates
+    raise FileNotFoundError(f'box_file {box_file!r} not found (looked '
+                            f"{' and '.join(places)})")
+
+
+def _merge_reports(into: ParseReport, other: ParseReport) -> None:
+    into.rows += other.rows
+    into.skipped += other.skipped
+    into.messages.extend(other.messages[:max(0, 20 - len(into.messages))])
+
+
+def _log_skipped(report: ParseReport, what: str) -> None:
+    if report.skipped:
+        print_log(
+            f'{report.skipped} of {report.rows} {what} annotation entries '
+            f'skipped as malformed (strict=False); first: '
+            f'{report.messages[0]}',
+            logger='current',
+            level=logging.WARNING)
 
 
 def build_pipeline(pipeline) -> list:
@@ -192,18 +233,27 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
         return self.index.arrays['live']
 
 
-def _frames_from_url_list(path: str) -> Dict[str, List[str]]:
+def _frames_from_url_list(
+        path: str,
+        strict: bool = True,
+        report: Optional[ParseReport] = None) -> Dict[str, List[str]]:
     clips: Dict[str, List[str]] = defaultdict(list)
+    report = report if report is not None else ParseReport()
     with open(path, encoding='utf-8') as f:
         for lineno, line in enumerate(f, 1):
             url = line.strip()
             if not url:
                 continue
+            report.rows += 1
             fid = osp.splitext(osp.basename(url.split('?')[0]))[0]
             try:
                 clip, _ = parse_frame_id(fid)
             except ValueError as e:
-                raise AnnotationError(path, lineno, str(e)) from None
+                err = AnnotationError(path, lineno, str(e))
+                if strict:
+                    raise err from None
+                report.add(err)
+                continue
             clips[clip].append(fid)
     return clips
 
@@ -236,9 +286,13 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             ``'gtbox'`` (the frames of ``test_frameid2gtbox``).
         frame_store: where frames are.
         box_file: a ``{frame_id: [boxes]}`` JSON to use instead of the GT
-            boxes (e.g. detector output); relative to ``data_root``.
+            boxes (e.g. detector output); a relative path is looked up under
+            ``data_root``, then in the working directory.
         check_gallery: check at build time that every query's live has a
             gallery that holds its GT images.
+        strict: raise on a malformed annotation entry or row (naming the
+            file, and the line where it has one), or skip and count it
+            (:attr:`parse_report`), as :class:`LPR4MPairDataset`.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -252,25 +306,31 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                      type='folder', root='test_frames', layout='clip'),
                  box_file: Optional[str] = None,
                  check_gallery: bool = True,
+                 strict: bool = True,
                  **kwargs) -> None:
         assert frame_source in ('url_list', 'folder', 'gtbox'), frame_source
         self.ann_dir = _join(data_root, ann_dir)
         self.frame_source = frame_source
         self.frame_store = build_store(frame_store, data_root)
-        self.box_file = _join(data_root, box_file)
+        self.box_file = resolve_box_file(data_root, box_file)
         self.check_gallery = check_gallery
+        self.strict = strict
+        self.parse_report = ParseReport()
         kwargs.setdefault('test_mode', True)
         kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        ann = self.ann_dir
-        gt = load_gt_images(find_annotation(ann, 'test_videoid_to_gtimage_'))
-        asr, _ = load_id_text_pairs(
-            find_annotation(ann, 'test_videoid_asr_'), 'clip')
-        gt_boxes = load_frame_boxes(find_annotation(ann,
-                                                    'test_frameid2gtbox_'))
-        boxes = load_frame_boxes(self.box_file) if self.box_file else gt_boxes
+        ann, strict = self.ann_dir, self.strict
+        report = self.parse_report = ParseReport()
+        gt = load_gt_images(
+            find_annotation(ann, 'test_videoid_to_gtimage_'), strict, report)
+        asr, asr_report = load_id_text_pairs(
+            find_annotation(ann, 'test_videoid_asr_'), 'clip', strict)
+        gt_boxes = load_frame_boxes(
+            find_annotation(ann, 'test_frameid2gtbox_'), strict, report)
+        boxes = load_frame_boxes(self.box_file, strict, report) \
+            if self.box_file else gt_boxes
         diversity = {}
         div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
         if div_files:
@@ -278,7 +338,7 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                 diversity = json.load(f)
         if self.frame_source == 'url_list':
             clip_frames = _frames_from_url_list(
-                find_annotation(ann, 'test_frame_url_'))
+                find_annotation(ann, 'test_frame_url_'), strict, report)
         elif self.frame_source == 'folder':
             root = getattr(self.frame_store, 'root', None)
             if root is None:
@@ -290,7 +350,8 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                 clip_frames[parse_frame_id(fid)[0]].append(fid)
         if self.check_gallery:
             gallery = load_gallery(
-                find_annotation(ann, 'test_liveid_to_gallery_'))
+                find_annotation(ann, 'test_liveid_to_gallery_'), strict,
+                report)
             check_queries_against_gallery(gt, gallery, ann)
         data_list, no_frames = [], []
         self.boxes_clipped = self.boxes_dropped = 0
@@ -319,6 +380,8 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             if 'category_id' in types:
                 info['category_id'] = types['category_id']
             data_list.append(info)
+        _merge_reports(report, asr_report)
+        _log_skipped(report, 'query')
         if self.boxes_clipped or self.boxes_dropped:
             print_log(
                 f'query boxes: {self.boxes_clipped} clipped to the frame, '
@@ -373,6 +436,9 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
         image_store: where shop images are.
         check_files: check at build time that every image can be read
             (missing ones raise, naming the first and the count).
+        strict: raise on a malformed annotation entry or row (naming the
+            file, and the line where it has one), or skip and count it
+            (:attr:`parse_report`), as :class:`LPR4MPairDataset`.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -384,19 +450,27 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
                  image_store: StoreCfg = dict(
                      type='folder', root='test_images'),
                  check_files: bool = True,
+                 strict: bool = True,
                  **kwargs) -> None:
         self.ann_dir = _join(data_root, ann_dir)
         self.image_store = build_store(image_store, data_root)
         self.check_files = check_files
+        self.strict = strict
+        self.parse_report = ParseReport()
         kwargs.setdefault('test_mode', True)
         kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
+        report = self.parse_report = ParseReport()
         gallery = load_gallery(
-            find_annotation(self.ann_dir, 'test_liveid_to_gallery_'))
-        titles, _ = load_id_text_pairs(
-            find_annotation(self.ann_dir, 'test_image_title_'), 'image')
+            find_annotation(self.ann_dir, 'test_liveid_to_gallery_'),
+            self.strict, report)
+        titles, title_report = load_id_text_pairs(
+            find_annotation(self.ann_dir, 'test_image_title_'), 'image',
+            self.strict)
+        _merge_reports(report, title_report)
+        _log_skipped(report, 'gallery')
         data_list = [
             dict(live_id=live, image_id=image, title=titles.get(image, ''))
             for live, images in gallery.items() for image in images
