@@ -132,10 +132,9 @@ def test_load_from_starts_from_the_checkpoint_weights(trained, toy_root):
     assert re.search(rf'\[1\]\[\s*1/{iters}\]', _train_lines(log, 1)[0])
     out = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=False)
     assert out['meta']['iter'] == iters
-    names = _param_names()
-    for name in names:
-        assert torch.equal(out['state_dict'][name], ckpt['state_dict'][name]), \
-            name
+    for name in _param_names():
+        assert torch.equal(out['state_dict'][name],
+                           ckpt['state_dict'][name]), name
 
 
 def test_dist_train_two_cpu_processes(toy_root, tmp_path):
