@@ -414,3 +414,8 @@ def test_box_file_under_data_root_or_working_directory(toy_copy, tmp_path,
     assert osp.join(toy_copy, 'nowhere.json') in msg
     assert str(cwd / 'nowhere.json') in msg
     assert 'under data_root' in msg and 'working directory' in msg
+    # An absolute path is taken as it is.
+    q = queries(toy_copy, box_file=str(cwd / 'boxes.json'))
+    assert q.box_file == str(cwd / 'boxes.json')
+    with pytest.raises(FileNotFoundError, match='nowhere.json not found'):
+        queries(toy_copy, box_file=str(cwd / 'nowhere.json'))

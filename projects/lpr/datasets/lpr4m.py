@@ -51,18 +51,18 @@ def resolve_box_file(data_root: str, box_file: Optional[str]) -> Optional[str]:
     if box_file is None:
         return None
     if osp.isabs(box_file):
-        candidates = [box_file]
-    else:
-        candidates = [osp.join(data_root, box_file)] if data_root else []
-        candidates.append(osp.abspath(box_file))
-    for path in candidates:
+        if osp.isfile(box_file):
+            return box_file
+        raise FileNotFoundError(f'box_file {box_file} not found')
+    places = [('under data_root', osp.join(data_root, box_file))
+              ] if data_root else []
+    places.append(('in the working directory', osp.abspath(box_file)))
+    for _, path in places:
         if osp.isfile(path):
             return path
-    places = ['under data_root: ' + candidates[0],
-              'in the working directory: ' + candidates[-1]] \
-        if len(candidates) == 2 else candidates
-    raise FileNotFoundError(f'box_file {box_file!r} not found (looked '
-                            f"{' and '.join(places)})")
+    looked = ' and '.join(f'{where} ({path})' for where, path in places)
+    raise FileNotFoundError(f'box_file {box_file!r} not found: looked '
+                            f'{looked}')
 
 
 def _merge_reports(into: ParseReport, other: ParseReport) -> None:
