@@ -1,7 +1,10 @@
 """Environment fixes applied by `import lpr`."""
+import pickle
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from conftest import run_env
 
@@ -62,3 +65,92 @@ def test_cpu_process_group_needs_torchrun_env(monkeypatch):
     monkeypatch.delenv('RANK', raising=False)
     with pytest.raises(RuntimeError, match='dist_train.sh'):
         init_cpu_process_group()
+
+
+class _Reduce:
+    """Pickles as ``func(*args)``: how a crafted checkpoint calls things."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _weights_only_load(path):
+    import torch
+    return torch.load(path, weights_only=True)
+
+
+def test_getattr_is_never_allow_listed():
+    import torch
+
+    import lpr  # noqa: F401
+    assert getattr not in torch.serialization.get_safe_globals()
+
+
+@pytest.mark.parametrize('owner,name', [
+    ('numpy', 'tofile'),          # an allow-listed type, another attribute
+    ('HistoryBuffer', 'update'),  # HistoryBuffer, not a statistic
+    ('HistoryBuffer', '__init__'),
+    ('torch', 'load'),            # an attribute of a tensor class
+])
+def test_crafted_getattr_pickle_is_refused(tmp_path, owner, name):
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    import lpr  # noqa: F401
+    target = dict(numpy=np.ndarray, HistoryBuffer=HistoryBuffer,
+                  torch=torch.Tensor)[owner]
+    path = tmp_path / 'getattr.pth'
+    torch.save({'x': _Reduce(getattr, target, name)}, path)
+    with pytest.raises(Exception, match='not allowed|Unsupported global'):
+        _weights_only_load(path)
+
+
+def test_crafted_os_system_pickle_is_refused(tmp_path):
+    import os
+
+    import torch
+
+    import lpr  # noqa: F401
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'system.pth'
+    torch.save({'x': _Reduce(os.system, f'touch {marker}')}, path)
+    with pytest.raises(Exception, match='blocked|Unsupported global'):
+        _weights_only_load(path)
+    assert not marker.exists()
+
+
+def test_history_buffers_load_weights_only(tmp_path):
+    """A message hub's HistoryBuffers (what mmengine checkpoints hold)
+    round-trip through weights-only loading, statistics methods included."""
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    import lpr  # noqa: F401
+    buf = HistoryBuffer()
+    for v in (3.0, 1.0, 2.0):
+        buf.update(v)
+    path = tmp_path / 'hub.pth'
+    torch.save({'meta': {'message_hub': {'log_scalars': {'loss': buf}}}},
+               path)
+    loaded = _weights_only_load(path)['meta']['message_hub']['log_scalars']
+    out = loaded['loss']
+    assert isinstance(out, HistoryBuffer)
+    assert out.min() == 1.0 and out.max() == 3.0 and out.current() == 2.0
+    assert out.mean() == pytest.approx(2.0)
+    assert out.statistics('mean') == pytest.approx(2.0)
+
+
+def test_history_buffer_statistic_names_what_it_refuses():
+    from mmengine.logging import HistoryBuffer
+
+    from lpr.compat import history_buffer_statistic
+    assert history_buffer_statistic(HistoryBuffer, 'min') is HistoryBuffer.min
+    with pytest.raises(pickle.UnpicklingError, match="'update'.*min,max"):
+        history_buffer_statistic(HistoryBuffer, 'update')
+    with pytest.raises(pickle.UnpicklingError, match='ndarray'):
+        import numpy as np
+        history_buffer_statistic(np.ndarray, 'min')

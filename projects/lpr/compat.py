@@ -5,7 +5,10 @@ imported, so users never patch installed packages.
   ``weights_only=True`` and rejects full mmengine checkpoints (their ``meta``
   holds numpy arrays and scalars and ``HistoryBuffer`` objects), which
   breaks ``--resume`` and ``load_from``. :func:`allow_mmengine_checkpoints`
-  adds exactly those types to torch's safe globals; everything else stays
+  adds exactly those types to torch's safe globals, and in place of the
+  built-in ``getattr`` that ``HistoryBuffer`` pickles (``getattr(cls,
+  'min')``) a function that returns only ``HistoryBuffer``'s statistics
+  methods (:func:`history_buffer_statistic`); everything else stays
   rejected.
 * **mmpretrain with a new ``transformers``.** mmpretrain 1.2.0 imports
   ``apply_chunking_to_forward`` from ``transformers.modeling_utils``, which
@@ -22,6 +25,7 @@ imported, so users never patch installed packages.
 import importlib
 import importlib.util
 import os
+import pickle
 import sys
 import types
 from typing import Optional
@@ -29,8 +33,48 @@ from typing import Optional
 import torch
 
 
+# The statistics methods HistoryBuffer registers by default; a pickled
+# HistoryBuffer refers to each of them as getattr(HistoryBuffer, name).
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_statistic(owner: type, name: str):
+    """What ``getattr`` resolves to in a ``weights_only`` checkpoint: only
+    ``HistoryBuffer``'s default statistics methods.
+
+    Args:
+        owner: the object the pickle asks an attribute of.
+        name: the attribute name.
+
+    Returns:
+        Callable: ``getattr(HistoryBuffer, name)``.
+
+    Raises:
+        pickle.UnpicklingError: for any other object or attribute.
+    """
+    from mmengine.logging import HistoryBuffer
+    if owner is not HistoryBuffer or name not in HISTORY_BUFFER_STATISTICS:
+        raise pickle.UnpicklingError(
+            f'getattr({owner!r}, {name!r}) is not allowed in a weights-only '
+            f'checkpoint: only HistoryBuffer.{{'
+            f"{','.join(HISTORY_BUFFER_STATISTICS)}}} are")
+    return getattr(HistoryBuffer, name)
+
+
+def _torch_at_least(major: int, minor: int) -> bool:
+    version = torch.__version__.split('+')[0].split('.')
+    return tuple(int(v) for v in version[:2] if v.isdigit()) >= (major, minor)
+
+
 def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` read full mmengine checkpoints."""
+    """Let ``torch.load(weights_only=True)`` read full mmengine checkpoints.
+
+    Adds numpy's array, dtype and scalar types, ``HistoryBuffer`` and, under
+    the name ``builtins.getattr``, :func:`history_buffer_statistic` to
+    torch's safe globals. The built-in ``getattr`` itself is never
+    allow-listed: a checkpoint that asks for any other attribute is
+    refused.
+    """
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is None:  # torch < 2.4: weights_only is not the default anyway
         return
@@ -51,10 +95,10 @@ def allow_mmengine_checkpoints() -> None:
     safe += [_reconstruct, scalar]
     from mmengine.logging import HistoryBuffer
     safe.append(HistoryBuffer)
-    # HistoryBuffer pickles its statistics methods as getattr(cls, 'min').
-    # The weights-only unpickler still refuses to call anything that is not
-    # allow-listed, so getattr can fetch attributes but not run them.
-    safe.append(getattr)
+    # (global, 'module.name') entries arrived in torch 2.6, with the
+    # weights_only default; before it mmengine's loads are not weights-only.
+    if _torch_at_least(2, 6):
+        safe.append((history_buffer_statistic, 'builtins.getattr'))
     add(safe)
 
 

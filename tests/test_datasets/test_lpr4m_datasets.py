@@ -349,3 +349,82 @@ def test_live_grouped_sampler(toy_copy):
     assert list(sampler) != idx
     with pytest.raises(ValueError):
         LiveGroupedSampler(ds, batch_size=6, clips_per_live=4)
+
+
+def _append_line(root, prefix, line):
+    path = find_annotation(osp.join(root, 'annotations'), prefix)
+    with open(path, 'a', encoding='utf-8') as f:
+        f.write(line + '\n')
+    return path
+
+
+def test_strict_means_the_same_for_queries_gallery_and_pairs(toy_copy):
+    """Every LPR4M dataset takes ``strict``: a malformed entry raises naming
+    the file (and line), ``strict=False`` skips and counts it."""
+    n_queries = len(queries(toy_copy))
+    n_gallery = len(DATASETS.build(
+        dict(type='LPR4MGalleryDataset', data_root=toy_copy)))
+    # One bad GT entry (not an image id), one bad frame URL, one bad title.
+    gt_path = _edit_json(toy_copy, 'test_videoid_to_gtimage_', lambda gt: {
+        **gt, next(iter(gt)): ['not-an-image-id']})
+    url_path = _append_line(toy_copy, 'test_frame_url_',
+                            'https://x.invalid/not-a-frame-id.jpg')
+    title_path = _append_line(toy_copy, 'test_image_title_',
+                              'not-an-image-id\tsome title')
+    with pytest.raises(AnnotationError, match='not-an-image-id') as err:
+        queries(toy_copy, strict=True)
+    assert err.value.path == gt_path
+    with pytest.raises(AnnotationError) as err:
+        DATASETS.build(dict(type='LPR4MGalleryDataset', data_root=toy_copy))
+    with open(title_path, encoding='utf-8') as f:
+        n_lines = sum(1 for _ in f)
+    assert (err.value.path, err.value.line) == (title_path, n_lines)
+    assert str(err.value).startswith(f'{title_path}:{n_lines}: ')
+    q = queries(toy_copy, strict=False)
+    assert len(q) == n_queries - 1
+    assert q.parse_report.skipped == 2  # the GT entry and the URL line
+    assert q.parse_report.messages[0].startswith(gt_path)
+    assert q.parse_report.messages[1].startswith(url_path + ':')
+    g = DATASETS.build(dict(type='LPR4MGalleryDataset', data_root=toy_copy,
+                            strict=False))
+    assert len(g) == n_gallery and g.parse_report.skipped == 1
+    # The training pairs read the same flag.
+    assert len(pairs(toy_copy, strict=False)) > 0
+
+
+def test_box_file_under_data_root_or_working_directory(toy_copy, tmp_path,
+                                                       monkeypatch):
+    gtbox = find_annotation(osp.join(toy_copy, 'annotations'),
+                            'test_frameid2gtbox_')
+    with open(gtbox) as f:
+        boxes = json.load(f)
+    frame = next(iter(boxes))
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    # Relative to the working directory (as tools/test.py --out-boxes
+    # writes it) ...
+    in_cwd = {frame: [[0.1, 0.2, 0.3, 0.4]]}
+    (cwd / 'boxes.json').write_text(json.dumps(in_cwd))
+    q = queries(toy_copy, box_file='boxes.json')
+    assert q.box_file == str(cwd / 'boxes.json')
+    # ... or under data_root, which wins when both exist.
+    with open(osp.join(toy_copy, 'boxes.json'), 'w') as f:
+        json.dump({frame: [[0.5, 0.5, 0.75, 1.0]]}, f)
+    q = queries(toy_copy, box_file='boxes.json')
+    assert q.box_file == osp.join(toy_copy, 'boxes.json')
+    info = next(q.get_data_info(i) for i in range(len(q))
+                if frame in q.get_data_info(i)['frame_ids'])
+    at = info['frame_ids'].index(frame)
+    assert info['frame_boxes'][at] == [[0.5, 0.5, 0.75, 1.0]]
+    with pytest.raises(FileNotFoundError) as err:
+        queries(toy_copy, box_file='nowhere.json')
+    msg = str(err.value)
+    assert osp.join(toy_copy, 'nowhere.json') in msg
+    assert str(cwd / 'nowhere.json') in msg
+    assert 'under data_root' in msg and 'working directory' in msg
+    # An absolute path is taken as it is.
+    q = queries(toy_copy, box_file=str(cwd / 'boxes.json'))
+    assert q.box_file == str(cwd / 'boxes.json')
+    with pytest.raises(FileNotFoundError, match='nowhere.json not found'):
+        queries(toy_copy, box_file=str(cwd / 'nowhere.json'))

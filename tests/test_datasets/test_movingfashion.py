@@ -110,3 +110,43 @@ def test_unreadable_video_and_missing_gallery_image(mf_root):
     with pytest.raises(FileNotFoundError, match='1 MovingFashion gallery'):
         DATASETS.build(
             dict(type='MovingFashionGalleryDataset', data_root=mf_root))
+
+
+def test_missing_video_backend_fails_at_build(mf_root, monkeypatch):
+    """A backend that is not installed stops the dataset from being built
+    (instead of every video being skipped as unreadable), naming the backend
+    and the install command."""
+    import sys
+    monkeypatch.setitem(sys.modules, 'decord', None)  # import fails
+    pipe = [dict(PIPE[0], backend='decord')] + PIPE[1:]
+    with pytest.raises(ImportError) as info:
+        DATASETS.build(dict(type='MovingFashionDataset', data_root=mf_root,
+                            pipeline=pipe))
+    assert "'decord' video backend" in str(info.value)
+    assert 'pip install decord' in str(info.value)
+
+
+def test_unknown_video_backend_and_on_empty():
+    from lpr.datasets.transforms.loading import LoadVideoFrames
+    with pytest.raises(ValueError, match="unknown video backend 'ffmpeg'"):
+        LoadVideoFrames(backend='ffmpeg')
+    with pytest.raises(ValueError, match="on_empty must be"):
+        LoadVideoFrames(on_empty='drop')
+
+
+def test_malformed_product_strict_and_lenient(mf_root):
+    from lpr.datasets import AnnotationError
+    path = os.path.join(mf_root, 'test.json')
+    with open(path) as f:
+        data = json.load(f)
+    data['broken'] = dict(img_path='imgs/p0.jpg', video_paths='videos/v0.mp4')
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    for kind in ('MovingFashionDataset', 'MovingFashionGalleryDataset'):
+        cfg = dict(type=kind, ann_file='test.json', data_root=mf_root,
+                   pipeline=[])
+        with pytest.raises(AnnotationError, match="product 'broken'") as err:
+            DATASETS.build(cfg)
+        assert err.value.path == path
+        ds = DATASETS.build(dict(cfg, strict=False))
+        assert len(ds) == 3 and ds.parse_report.skipped == 1

@@ -16,8 +16,7 @@ import pytest
 from lpr.datasets import (DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES,
                           find_annotation, live_id_of, load_frame_boxes,
                           load_gallery, load_gt_images, load_id_text_pairs,
-                          load_training_videoinfo, parse_frame_id,
-                          product_scale_type, visible_duration_type)
+                          load_training_videoinfo, parse_frame_id)
 from lpr.datasets.ids import is_uuid
 from lpr.datasets.toy import CATEGORIES, generate, make_config
 from lpr.datasets.toy.categories import category_weights
@@ -28,6 +27,23 @@ CFG = make_config('tests', seed=0)
 
 def ann(root, prefix):
     return find_annotation(osp.join(root, 'annotations'), prefix)
+
+
+def expected_types(frame_boxes):
+    """(scale, duration) worked out from the boxes with the official
+    thresholds, independently of :mod:`lpr.datasets.diversity`: scale is
+    the mean over frames of the mean box area (0 for a frame without a box),
+    small up to 0.2, large above 0.4; duration is the fraction of frames
+    with a box, short up to 0.4, long above 0.7."""
+    areas = []
+    for boxes in frame_boxes:
+        sizes = [(x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in boxes]
+        areas.append(float(np.mean(sizes)) if sizes else 0.0)
+    scale = float(np.mean(areas))
+    shown = float(np.mean([bool(b) for b in frame_boxes]))
+    return ('small' if scale <= 0.2 else 'medium' if scale <= 0.4 else
+            'large', 'short' if shown <= 0.4 else 'medium' if shown <= 0.7
+            else 'long')
 
 
 def count_in_name(path):
@@ -66,7 +82,7 @@ def test_training_rows_parse_and_match_files(toy_root):
         osp.join(toy_root, 'annotations', 'training_videoinfo_full_part_*'))
     assert report.skipped == 0 and report.rows == len(rows)
     width, height = CFG.frame_size
-    lives = set()
+    lives, seen_types = set(), set()
     for row in rows:
         lives.add(row.live_id)
         lo, hi = CFG.train_frames
@@ -84,8 +100,8 @@ def test_training_rows_parse_and_match_files(toy_root):
         assert row.category_name == cat.name_zh
         # Diversity types agree with the boxes of the row.
         frame_boxes = [[b] if b else [] for b in row.boxes]
-        assert row.scale == product_scale_type(frame_boxes)
-        assert row.duration == visible_duration_type(frame_boxes)
+        assert (row.scale, row.duration) == expected_types(frame_boxes)
+        seen_types.add((row.scale, row.duration))
         for fid in row.frame_ids[:2]:
             img = cv2.imread(
                 osp.join(toy_root, 'training_frames', row.video_id,
@@ -95,6 +111,7 @@ def test_training_rows_parse_and_match_files(toy_root):
             osp.join(toy_root, 'training_images', row.image_id + '.jpg'))
         assert img.shape == (CFG.image_size, CFG.image_size, 3)
     assert len(lives) == CFG.train_lives
+    assert len(seen_types) > 1, 'the toy covers several diversity types'
 
 
 def test_test_files_are_consistent(toy_root):
@@ -147,9 +164,8 @@ def test_test_files_are_consistent(toy_root):
             assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1
     for clip, fids in clip_frames.items():
         frame_boxes = [boxes.get(fid, []) for fid in sorted(fids)]
-        assert diversity[clip]['scale'] == product_scale_type(frame_boxes)
-        assert diversity[clip]['duration'] == visible_duration_type(
-            frame_boxes)
+        assert (diversity[clip]['scale'],
+                diversity[clip]['duration']) == expected_types(frame_boxes)
         assert diversity[clip]['num_products'] in NUMBER_TYPES
 
 

@@ -77,6 +77,44 @@ def test_box_patch_mask_official_rule():
     assert out['patch_masks'][1].all()
 
 
+def test_box_patch_mask_by_hand_for_an_off_grid_box():
+    """A box that is neither square nor cell-aligned, on a 4x4 grid (cells
+    of 0.25): x 0.1-0.3 touches columns 0 (0.15 wide) and 1 (0.05), y
+    0.55-0.9 rows 2 (0.2 high) and 3 (0.15). Box area 0.07, cell area
+    0.0625; IoU = inter / (0.0625 + 0.07 - inter):
+    (row 2, col 0) 0.03 / 0.1025 = 0.293, (2, 1) 0.01 / 0.1225 = 0.082,
+    (3, 0) 0.0225 / 0.11 = 0.205, (3, 1) 0.0075 / 0.125 = 0.06.
+    Patches are row-major after CLS: (r, c) is index 1 + 4 r + c."""
+    box = [[0.1, 0.55, 0.3, 0.9]]
+    for thr, cells in ((0.02, [(2, 0), (2, 1), (3, 0), (3, 1)]),
+                       (0.07, [(2, 0), (2, 1), (3, 0)]),
+                       (0.1, [(2, 0), (3, 0)]),
+                       (0.25, [(2, 0)])):
+        mask = box_patch_mask(box, 4, iou_thr=thr)
+        assert mask[0]
+        assert np.flatnonzero(mask[1:]).tolist() == [
+            4 * r + c for r, c in cells], thr
+    # The transform lays the same mask out per frame; a frame without a box
+    # keeps everything.
+    out = BoxToPatchMask(input_size=64, patch_size=16, iou_thr=0.07)(
+        dict(frame_ids=['a', 'b'], frame_boxes=[box, []]))
+    grid = out['patch_masks'][0, 1:].reshape(4, 4)
+    assert grid.tolist() == [[False] * 4, [False] * 4,
+                             [True, True, False, False],
+                             [True, False, False, False]]
+    assert out['patch_masks'][1].all()
+
+
+def test_box_patch_mask_threshold_is_inclusive():
+    # [0, 0, 0.5, 0.25] on a 2x2 grid: IoU with the top-left cell is
+    # 0.125 / 0.25 = 0.5 exactly, 0 with the others.
+    box = [[0.0, 0.0, 0.5, 0.25]]
+    assert box_patch_mask(box, 2, iou_thr=0.5).tolist() == [
+        True, True, False, False, False]
+    # Above it no cell is kept, so the frame keeps every patch.
+    assert box_patch_mask(box, 2, iou_thr=0.51).all()
+
+
 def _write(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)

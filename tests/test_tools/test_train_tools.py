@@ -4,6 +4,7 @@ import glob
 import json
 import math
 import os.path as osp
+import re
 import socket
 import subprocess
 import sys
@@ -67,16 +68,73 @@ def test_arbitrary_pickles_stay_rejected(tmp_path):
         torch.load(path)
 
 
-def test_resume_and_load_from(trained, toy_root):
+def _parameters(state_dict, model_keys):
+    """The trainable tensors of a state dict (BN running statistics change
+    in train mode whatever the learning rate)."""
+    return {k: v for k, v in state_dict.items() if k in model_keys}
+
+
+def _param_names():
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    import lpr  # noqa: F401
+    cfg = Config.fromfile(CONFIG)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    return {name for name, _ in model.named_parameters()}
+
+
+def _train_lines(log, epoch):
+    return [line for line in log.splitlines()
+            if f'Epoch(train) [{epoch}][' in line]
+
+
+def test_resume_continues_from_the_checkpoint(trained, toy_root):
+    """``--resume`` continues at the checkpoint's iteration with its
+    weights and optimizer state: the checkpoint's learning rate is set to 0,
+    so a resumed epoch 2 leaves every parameter exactly as saved (a run that
+    started over would train a fresh initialisation), epoch 1 is not run
+    again and the iteration counter goes on from the saved one."""
+    path = osp.join(trained, 'epoch_1.pth')
+    ckpt = torch.load(path, weights_only=False)
+    for group in ckpt['optimizer']['param_groups']:
+        group['lr'] = 0.0
+    torch.save(ckpt, path)
+    iters = ckpt['meta']['iter']
+    assert iters > 0 and ckpt['meta']['epoch'] == 1
+
     log = train(trained, toy_root, 'train_cfg.max_epochs=2', '--resume')
-    assert 'resumed epoch: 1' in log.lower() or 'resumed' in log.lower()
-    assert osp.isfile(osp.join(trained, 'epoch_2.pth'))
-    ckpt = torch.load(osp.join(trained, 'epoch_2.pth'), weights_only=False)
-    assert ckpt['meta']['epoch'] == 2
-    log = train(
-        osp.join(trained, 'finetune'), toy_root, 'train_cfg.max_epochs=1',
-        f"load_from={osp.join(trained, 'epoch_1.pth')}")
+    assert not _train_lines(log, 1), _train_lines(log, 1)[:2]
+    second = _train_lines(log, 2)
+    assert second and re.search(rf'\[2\]\[\s*1/{iters}\]', second[0]), \
+        second[:1]
+    out = torch.load(osp.join(trained, 'epoch_2.pth'), weights_only=False)
+    assert out['meta']['epoch'] == 2 and out['meta']['iter'] == 2 * iters
+    names = _param_names()
+    saved = _parameters(ckpt['state_dict'], names)
+    resumed = _parameters(out['state_dict'], names)
+    assert saved.keys() == names and resumed.keys() == names
+    for name in names:
+        assert torch.equal(resumed[name], saved[name]), name
+
+
+def test_load_from_starts_from_the_checkpoint_weights(trained, toy_root):
+    """``load_from`` loads the weights (with learning rate 0 they stay the
+    checkpoint's) and starts counting at iteration 0."""
+    path = osp.join(trained, 'epoch_1.pth')
+    ckpt = torch.load(path, weights_only=False)
+    work_dir = osp.join(trained, 'finetune')
+    log = train(work_dir, toy_root, 'train_cfg.max_epochs=1',
+                'optim_wrapper.optimizer.lr=0.0', f'load_from={path}')
     assert 'Load checkpoint from' in log
+    iters = ckpt['meta']['iter']
+    assert re.search(rf'\[1\]\[\s*1/{iters}\]', _train_lines(log, 1)[0])
+    out = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=False)
+    assert out['meta']['iter'] == iters
+    for name in _param_names():
+        assert torch.equal(out['state_dict'][name],
+                           ckpt['state_dict'][name]), name
 
 
 def test_dist_train_two_cpu_processes(toy_root, tmp_path):

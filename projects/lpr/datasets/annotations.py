@@ -291,13 +291,36 @@ def load_json_dict(path: str) -> dict:
     return value
 
 
-def _check_entries(path: str, data: dict, key_check, value_check) -> None:
+def _check_entries(path: str,
+                   data: dict,
+                   key_check,
+                   value_check,
+                   strict: bool = True,
+                   report: Optional[ParseReport] = None) -> dict:
+    """Check every entry of a JSON object file.
+
+    Returns:
+        dict: ``data`` (``strict=True``) or its well-formed entries, the
+        others counted in ``report`` (``strict=False``).
+
+    Raises:
+        AnnotationError: on the first malformed entry (``strict=True``).
+    """
+    report = report if report is not None else ParseReport()
+    kept = {}
     for key, value in data.items():
+        report.rows += 1
         try:
             key_check(key)
             value_check(value)
         except ValueError as e:
-            raise AnnotationError(path, None, f'entry {key!r}: {e}') from None
+            err = AnnotationError(path, None, f'entry {key!r}: {e}')
+            if strict:
+                raise err from None
+            report.add(err)
+            continue
+        kept[key] = value
+    return kept
 
 
 def _image_list(value) -> None:
@@ -315,30 +338,50 @@ def _box_list(value) -> None:
         parse_box(b)
 
 
-def load_gt_images(path: str) -> Dict[str, List[str]]:
-    """``test_videoid_to_gtimage``: ``{video_id: [gt image id, ...]}``."""
+def load_gt_images(path: str,
+                   strict: bool = True,
+                   report: Optional[ParseReport] = None
+                   ) -> Dict[str, List[str]]:
+    """``test_videoid_to_gtimage``: ``{video_id: [gt image id, ...]}``.
+
+    With ``strict=False`` malformed entries are left out and counted in
+    ``report``.
+    """
     data = load_json_dict(path)
-    _check_entries(path, data, parse_clip_id, _image_list)
-    return data
+    return _check_entries(path, data, parse_clip_id, _image_list, strict,
+                          report)
 
 
-def load_gallery(path: str) -> Dict[str, List[str]]:
-    """``test_liveid_to_gallery``: ``{live_id: [image id, ...]}``."""
+def load_gallery(path: str,
+                 strict: bool = True,
+                 report: Optional[ParseReport] = None
+                 ) -> Dict[str, List[str]]:
+    """``test_liveid_to_gallery``: ``{live_id: [image id, ...]}``.
+
+    With ``strict=False`` malformed entries are left out and counted in
+    ``report``.
+    """
     data = load_json_dict(path)
 
     def live(key):
         if not is_uuid(key):
             raise ValueError('not a live id (a UUID)')
 
-    _check_entries(path, data, live, _image_list)
-    return data
+    return _check_entries(path, data, live, _image_list, strict, report)
 
 
-def load_frame_boxes(path: str) -> Dict[str, List[List[float]]]:
-    """``test_frameid2gtbox``: ``{frame_id: [[x1, y1, x2, y2], ...]}``."""
+def load_frame_boxes(path: str,
+                     strict: bool = True,
+                     report: Optional[ParseReport] = None
+                     ) -> Dict[str, List[List[float]]]:
+    """``test_frameid2gtbox``: ``{frame_id: [[x1, y1, x2, y2], ...]}``.
+
+    With ``strict=False`` malformed entries are left out and counted in
+    ``report``.
+    """
     data = load_json_dict(path)
-    _check_entries(path, data, parse_frame_id, _box_list)
-    return data
+    return _check_entries(path, data, parse_frame_id, _box_list, strict,
+                          report)
 
 
 def find_annotation(ann_dir: str, prefix: str) -> str:

@@ -19,9 +19,9 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from .annotations import (AnnotationError, expand_paths, find_annotation,
-                          load_box_file, load_gallery, load_gt_images,
-                          load_id_text_pairs)
+from .annotations import (AnnotationError, ParseReport, expand_paths,
+                          find_annotation, load_box_file, load_gallery,
+                          load_gt_images, load_id_text_pairs)
 from .boxes import check_box_format, normalise_frame_boxes
 from .clip_index import INDEX_VERSION, ClipIndex
 from .drops import MAX_DROP_RATIO
@@ -40,6 +40,46 @@ def _join(root: str, path: Optional[str]) -> Optional[str]:
     if path is None or not root or osp.isabs(path):
         return path
     return osp.join(root, path)
+
+
+def resolve_box_file(data_root: str, box_file: Optional[str]) -> Optional[str]:
+    """Find a predicted-box JSON: an absolute path, or a relative one under
+    ``data_root`` or else in the working directory.
+
+    Raises:
+        FileNotFoundError: naming every place it looked.
+    """
+    if box_file is None:
+        return None
+    if osp.isabs(box_file):
+        if osp.isfile(box_file):
+            return box_file
+        raise FileNotFoundError(f'box_file {box_file} not found')
+    places = [('under data_root', osp.join(data_root, box_file))
+              ] if data_root else []
+    places.append(('in the working directory', osp.abspath(box_file)))
+    for _, path in places:
+        if osp.isfile(path):
+            return path
+    looked = ' and '.join(f'{where} ({path})' for where, path in places)
+    raise FileNotFoundError(f'box_file {box_file!r} not found: looked '
+                            f'{looked}')
+
+
+def _merge_reports(into: ParseReport, other: ParseReport) -> None:
+    into.rows += other.rows
+    into.skipped += other.skipped
+    into.messages.extend(other.messages[:max(0, 20 - len(into.messages))])
+
+
+def _log_skipped(report: ParseReport, what: str) -> None:
+    if report.skipped:
+        print_log(
+            f'{report.skipped} of {report.rows} {what} annotation entries '
+            f'skipped as malformed (strict=False); first: '
+            f'{report.messages[0]}',
+            logger='current',
+            level=logging.WARNING)
 
 
 def build_pipeline(pipeline) -> list:
@@ -209,18 +249,27 @@ class LPR4MPairDataset(_StoresMixin, BaseDataset):
         return self.index.arrays['live']
 
 
-def _frames_from_url_list(path: str) -> Dict[str, List[str]]:
+def _frames_from_url_list(
+        path: str,
+        strict: bool = True,
+        report: Optional[ParseReport] = None) -> Dict[str, List[str]]:
     clips: Dict[str, List[str]] = defaultdict(list)
+    report = report if report is not None else ParseReport()
     with open(path, encoding='utf-8') as f:
         for lineno, line in enumerate(f, 1):
             url = line.strip()
             if not url:
                 continue
+            report.rows += 1
             fid = osp.splitext(osp.basename(url.split('?')[0]))[0]
             try:
                 clip, _ = parse_frame_id(fid)
             except ValueError as e:
-                raise AnnotationError(path, lineno, str(e)) from None
+                err = AnnotationError(path, lineno, str(e))
+                if strict:
+                    raise err from None
+                report.add(err)
+                continue
             clips[clip].append(fid)
     return clips
 
@@ -254,13 +303,17 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             ``'gtbox'`` (the frames of ``test_frameid2gtbox``).
         frame_store: where frames are.
         box_file: a ``{frame_id: [boxes]}`` JSON to use instead of the GT
-            boxes (e.g. detector output); relative to ``data_root``.
+            boxes (e.g. detector output); a relative path is looked up under
+            ``data_root``, then in the working directory.
         check_gallery: check at build time that every query's live has a
             gallery that holds its GT images.
         box_format: encoding of the box files: ``'auto'`` (decided per
             file), ``'pixel'`` or ``'normalised'``.
-        strict: raise when more than ``max_drop_ratio`` of a file's rows or
-            boxes are dropped; ``False`` only counts and logs them.
+        strict: raise on a malformed annotation entry (naming the file, and
+            the line where it has one) and when more than ``max_drop_ratio``
+            of a file's rows or boxes are dropped; ``False`` skips, counts
+            (:attr:`parse_report`) and logs them, as
+            :class:`LPR4MPairDataset`.
         max_drop_ratio: share of a file's rows or boxes that may be dropped.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -286,18 +339,20 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
         self.ann_dir = _join(data_root, ann_dir)
         self.frame_source = frame_source
         self.frame_store = build_store(frame_store, data_root)
-        self.box_file = _join(data_root, box_file)
+        self.box_file = resolve_box_file(data_root, box_file)
         self.check_gallery = check_gallery
+        self.parse_report = ParseReport()
         kwargs.setdefault('test_mode', True)
         kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        ann = self.ann_dir
-        gt = load_gt_images(find_annotation(ann, 'test_videoid_to_gtimage_'))
-        drop_opts = dict(
-            strict=self.strict, max_drop_ratio=self.max_drop_ratio)
-        asr, _ = load_id_text_pairs(
+        ann, strict = self.ann_dir, self.strict
+        report = self.parse_report = ParseReport()
+        gt = load_gt_images(
+            find_annotation(ann, 'test_videoid_to_gtimage_'), strict, report)
+        drop_opts = dict(strict=strict, max_drop_ratio=self.max_drop_ratio)
+        asr, asr_report = load_id_text_pairs(
             find_annotation(ann, 'test_videoid_asr_'), 'clip', **drop_opts)
         box_path = find_annotation(ann, 'test_frameid2gtbox_')
         gt_boxes, box_fmt, _ = load_box_file(box_path, self.box_format,
@@ -315,7 +370,7 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                 diversity = json.load(f)
         if self.frame_source == 'url_list':
             clip_frames = _frames_from_url_list(
-                find_annotation(ann, 'test_frame_url_'))
+                find_annotation(ann, 'test_frame_url_'), strict, report)
         elif self.frame_source == 'folder':
             root = getattr(self.frame_store, 'root', None)
             if root is None:
@@ -327,7 +382,8 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
                 clip_frames[parse_frame_id(fid)[0]].append(fid)
         if self.check_gallery:
             gallery = load_gallery(
-                find_annotation(ann, 'test_liveid_to_gallery_'))
+                find_annotation(ann, 'test_liveid_to_gallery_'), strict,
+                report)
             check_queries_against_gallery(gt, gallery, ann)
         data_list, no_frames = [], []
         num_frames = num_boxes = 0
@@ -358,6 +414,8 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             f'frames ({len(no_frames)} clips without a listed frame), '
             f'{num_boxes} boxes from {osp.basename(box_path)} ({box_fmt})',
             logger='current')
+        _merge_reports(report, asr_report)
+        _log_skipped(report, 'query')
         if no_frames:
             print_log(
                 f'{len(no_frames)} test queries have no frame listed (first: '
@@ -410,8 +468,10 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
         image_store: where shop images are.
         check_files: check at build time that every image can be read
             (missing ones raise, naming the first and the count).
-        strict: raise when more than ``max_drop_ratio`` of the title file's
-            rows are malformed; ``False`` only counts and logs them.
+        strict: raise on a malformed annotation entry (naming the file, and
+            the line where it has one) and when more than ``max_drop_ratio``
+            of the title file's rows are dropped; ``False`` skips, counts
+            (:attr:`parse_report`) and logs them.
         max_drop_ratio: share of the title rows that may be dropped.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -432,18 +492,23 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
         self.ann_dir = _join(data_root, ann_dir)
         self.image_store = build_store(image_store, data_root)
         self.check_files = check_files
+        self.parse_report = ParseReport()
         kwargs.setdefault('test_mode', True)
         kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
+        report = self.parse_report = ParseReport()
         gallery = load_gallery(
-            find_annotation(self.ann_dir, 'test_liveid_to_gallery_'))
-        titles, _ = load_id_text_pairs(
+            find_annotation(self.ann_dir, 'test_liveid_to_gallery_'),
+            self.strict, report)
+        titles, title_report = load_id_text_pairs(
             find_annotation(self.ann_dir, 'test_image_title_'),
             'image',
             strict=self.strict,
             max_drop_ratio=self.max_drop_ratio)
+        _merge_reports(report, title_report)
+        _log_skipped(report, 'gallery')
         data_list = [
             dict(live_id=live, image_id=image, title=titles.get(image, ''))
             for live, images in gallery.items() for image in images

@@ -19,8 +19,9 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
+from .annotations import AnnotationError, ParseReport
 from .frame_store import FolderStore, MappingStore
-from .lpr4m import _StoresMixin, build_pipeline
+from .lpr4m import _log_skipped, _StoresMixin, build_pipeline
 
 GALLERY_GROUP = 'movingfashion'
 
@@ -29,17 +30,34 @@ def _stem(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
 
 
-def _load_split(path: str) -> Dict[str, dict]:
+def _load_split(path: str, strict: bool = True,
+                report: Optional[ParseReport] = None) -> Dict[str, dict]:
+    """Read ``train.json``/``test.json``; a malformed product raises
+    (``strict``) or is left out and counted in ``report``."""
     with open(path, encoding='utf-8') as f:
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise AnnotationError(path, e.lineno, e.msg) from None
     if not isinstance(data, dict):
-        raise ValueError(f'{path}: expected a JSON object of products')
+        raise AnnotationError(path, None, 'expected a JSON object of products')
+    report = report if report is not None else ParseReport()
+    kept = {}
     for key, entry in data.items():
-        if not isinstance(entry, dict) or 'img_path' not in entry or \
-                not isinstance(entry.get('video_paths'), list):
-            raise ValueError(f'{path}: product {key!r} needs img_path and a '
-                             'video_paths list')
-    return data
+        report.rows += 1
+        if not isinstance(entry, dict) or \
+                not isinstance(entry.get('img_path'), str) or \
+                not isinstance(entry.get('video_paths'), list) or \
+                not all(isinstance(v, str) for v in entry['video_paths']):
+            err = AnnotationError(
+                path, None, f'product {key!r} needs an img_path string and '
+                'a video_paths list of strings')
+            if strict:
+                raise err
+            report.add(err)
+            continue
+        kept[key] = entry
+    return kept
 
 
 @DATASETS.register_module()
@@ -55,6 +73,8 @@ class MovingFashionDataset(_StoresMixin, BaseDataset):
         data_root: the dataset root (``videos/``, ``imgs/``, the JSONs).
         frame_root: pre-extracted frame folders; ``None`` decodes videos.
         frame_ext: extension of pre-extracted frames.
+        strict: raise on a malformed product entry, or skip and count it
+            (:attr:`parse_report`), as the LPR4M datasets.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -65,7 +85,10 @@ class MovingFashionDataset(_StoresMixin, BaseDataset):
                  data_root: str = '',
                  frame_root: Optional[str] = None,
                  frame_ext: str = '.png',
+                 strict: bool = True,
                  **kwargs) -> None:
+        self.strict = strict
+        self.parse_report = ParseReport()
         self.frame_root = (
             osp.join(data_root, frame_root)
             if frame_root and data_root and not osp.isabs(frame_root) else
@@ -78,7 +101,9 @@ class MovingFashionDataset(_StoresMixin, BaseDataset):
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        data = _load_split(self.ann_file)
+        self.parse_report = ParseReport()
+        data = _load_split(self.ann_file, self.strict, self.parse_report)
+        _log_skipped(self.parse_report, 'MovingFashion')
         root = self.data_root
         images = {}
         data_list, no_frames = [], 0
@@ -125,6 +150,8 @@ class MovingFashionGalleryDataset(_StoresMixin, BaseDataset):
         ann_file: ``test.json``.
         data_root: the dataset root.
         deduplicate: keep each image once.
+        strict: raise on a malformed product entry, or skip and count it
+            (:attr:`parse_report`).
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -134,14 +161,19 @@ class MovingFashionGalleryDataset(_StoresMixin, BaseDataset):
                  ann_file: str = 'test.json',
                  data_root: str = '',
                  deduplicate: bool = False,
+                 strict: bool = True,
                  **kwargs) -> None:
         self.deduplicate = deduplicate
+        self.strict = strict
+        self.parse_report = ParseReport()
         kwargs.setdefault('test_mode', True)
         kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        data = _load_split(self.ann_file)
+        self.parse_report = ParseReport()
+        data = _load_split(self.ann_file, self.strict, self.parse_report)
+        _log_skipped(self.parse_report, 'MovingFashion gallery')
         paths, data_list, seen = {}, [], set()
         for entry in data.values():
             image_id = _stem(entry['img_path'])

@@ -1,5 +1,6 @@
 """Decode clip frames and shop images from a frame store, skipping (and
 counting) missing or corrupt files instead of crashing a long job."""
+import importlib
 import logging
 import os.path as osp
 from collections import Counter
@@ -162,11 +163,34 @@ class LoadShopImage(BaseTransform):
         return f'{self.__class__.__name__}(to_rgb={self.to_rgb})'
 
 
+# backend: (mmaction2 init transform, decode transform, module, pip package)
 _VIDEO_BACKENDS = {
-    'opencv': ('OpenCVInit', 'OpenCVDecode'),
-    'decord': ('DecordInit', 'DecordDecode'),
-    'pyav': ('PyAVInit', 'PyAVDecode'),
+    'opencv': ('OpenCVInit', 'OpenCVDecode', 'cv2', 'opencv-python'),
+    'decord': ('DecordInit', 'DecordDecode', 'decord', 'decord'),
+    'pyav': ('PyAVInit', 'PyAVDecode', 'av', 'av'),
 }
+
+
+def check_video_backend(backend: str) -> None:
+    """Fail early when a video backend is unknown or not installed (each
+    video would otherwise be skipped as unreadable).
+
+    Raises:
+        ValueError: an unknown backend.
+        ImportError: naming the backend and the ``pip install`` command.
+    """
+    if backend not in _VIDEO_BACKENDS:
+        raise ValueError(f'unknown video backend {backend!r}; choose one of '
+                         f'{sorted(_VIDEO_BACKENDS)}')
+    _, _, module, package = _VIDEO_BACKENDS[backend]
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(
+            f'the {backend!r} video backend needs the {module!r} module, '
+            f'which cannot be imported ({e}): pip install {package} '
+            f'(MovingFashion: pip install -r requirements/optional.txt), '
+            f'or choose another backend') from None
 
 
 @TRANSFORMS.register_module()
@@ -190,7 +214,8 @@ class LoadVideoFrames(BaseTransform):
       frame_shapes, num_frames, num_skipped_frames
 
     Args:
-        backend: ``'opencv'``, ``'decord'`` or ``'pyav'``.
+        backend: ``'opencv'``, ``'decord'`` or ``'pyav'``; a backend that is
+            not installed is an error when the transform is built.
         num_frames: the most frames kept. Defaults to 10.
         rule: uniform rule. Defaults to ``'floor'`` (MovingFashion's).
         fps: rate of the grid frames are picked from; ``None`` uses every
@@ -207,9 +232,11 @@ class LoadVideoFrames(BaseTransform):
                  to_rgb: bool = False,
                  on_empty: str = 'skip') -> None:
         from mmaction.registry import TRANSFORMS as ACTION_TRANSFORMS
-        assert backend in _VIDEO_BACKENDS, backend
-        assert on_empty in ('skip', 'keep'), on_empty
-        init, decode = _VIDEO_BACKENDS[backend]
+        check_video_backend(backend)
+        if on_empty not in ('skip', 'keep'):
+            raise ValueError(f"on_empty must be 'skip' or 'keep', "
+                             f'got {on_empty!r}')
+        init, decode = _VIDEO_BACKENDS[backend][:2]
         self.init = ACTION_TRANSFORMS.build(dict(type='mmaction.' + init))
         self.decode = ACTION_TRANSFORMS.build(
             dict(type='mmaction.' + decode))
