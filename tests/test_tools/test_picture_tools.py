@@ -75,9 +75,7 @@ def pictures(toy_root, tmp_path_factory):
     d.update(ann=ann, preds=str(tmp / 'preds.pkl'))
     ckpt = {k: str(tmp / f'{k}.pth') for k in ('rice', 'sd', 'md')}
     ropts = [
-        f'train_dataloader.dataset.data_root={toy_root}',
-        f'test_dataloader.dataset.data_root={toy_root}',
-        f'test_cfg.gallery_dataloader.dataset.data_root={toy_root}',
+        '--data-root', toy_root, '--cfg-options',
         'test_dataloader.num_workers=0',
         'test_cfg.gallery_dataloader.num_workers=0'
     ]
@@ -91,12 +89,10 @@ def pictures(toy_root, tmp_path_factory):
         [[RICE, 'mmpretrain', ckpt['rice']], [SD, 'mmdet', ckpt['sd']],
          [MD, 'mmdet', ckpt['md']]],
         [[TEST_TOOL, RICE, ckpt['rice'], '--work-dir', d['rice'],
-          '--show-dir', 'show', '--out', d['preds'], '--cfg-options',
-          *ropts],
-         [BROWSE, RICE, '--output-dir', d['pairs'], '--max', '2',
-          '--cfg-options', *ropts],
+          '--show-dir', 'show', '--out', d['preds'], *ropts],
+         [BROWSE, RICE, '--output-dir', d['pairs'], '--max', '2', *ropts],
          [BROWSE, RICE, '--phase', 'test', '--output-dir', d['queries'],
-          '--max', '2', '--cfg-options', *ropts],
+          '--max', '2', *ropts],
          [TEST_TOOL, SD, ckpt['sd'], '--work-dir', d['sd'], '--show-dir',
           d['sd_show'], '--cfg-options', *dopts,
           'test_dataloader.dataset.indices=3'],

@@ -8,7 +8,8 @@ pipeline), as mmdet's and mmpretrain's browse_dataset tools do.
   whole clips as strips (multi-frame detector).
 
     python tools/analysis_tools/browse_dataset.py CONFIG \\
-        [--output-dir DIR] [--phase train|val|test] [--max N] [--show]
+        [--output-dir DIR] [--phase train|val|test] [--max N] [--show] \\
+        [--data-root PATH]
 
 Without ``--output-dir`` and ``--show`` the pictures go to
 ``work_dirs/<config name>/browse_<phase>/``.
@@ -29,9 +30,11 @@ import numpy as np  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.registry import (DATASETS, VISUALIZERS,  # noqa: E402
                                init_default_scope)
-from mmengine.utils import ProgressBar, mkdir_or_exist  # noqa: E402
+from mmengine.utils import mkdir_or_exist  # noqa: E402
 
 import lpr  # noqa: E402,F401
+from lpr.utils import ProgressBar, load_tool_config  # noqa: E402
+from lpr.utils.tool_setup import add_data_root_argument  # noqa: E402
 from lpr.visualization import LPRVisualizer  # noqa: E402
 
 PHASES = ('train', 'val', 'test')
@@ -55,10 +58,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--show-interval', type=float, default=2,
         help='how long each picture is displayed (s)')
+    add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs in xxx=yyy format')
     args = parser.parse_args(argv)
+    args.launcher, args.work_dir = 'none', None
     if args.max < 0:
         parser.error('--max must be >= 0')
     return args
@@ -168,9 +173,7 @@ def draw_sample(vis: LPRVisualizer, info: dict, store,
 def main(argv: Optional[List[str]] = None) -> List[str]:
     """Run the tool; returns the written files."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_tool_config(args)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     dataset = DATASETS.build(dataset_cfg(cfg, args.phase))
     store = gallery_store(cfg, args.phase) if args.phase != 'train' else None
@@ -192,7 +195,8 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     indices = np.unique(np.linspace(0, n - 1, count).astype(int)) \
         if count else []
     written = []
-    bar = ProgressBar(len(indices))
+    bar = ProgressBar(len(indices), desc=f'drawing {args.phase} samples',
+                      unit='pictures')
     for idx in indices:
         info = dataset.get_data_info(int(idx))
         out_file = osp.join(out_dir, f'{args.phase}_{idx:06d}.jpg') \

@@ -6,14 +6,14 @@ from typing import List, Optional, Tuple
 
 import mmcv
 import numpy as np
-from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar, mkdir_or_exist
+from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 from mmpretrain.registry import HOOKS
 
 from ..datasets.transforms.clip_sampling import uniform_indices
+from ..utils.progress import ProgressBar
 
 
 def _decode(store, item_id: str) -> Optional[np.ndarray]:
@@ -132,13 +132,13 @@ class RetrievalVisualizationHook(Hook):
         chosen = preds[::self.interval][:self.max_pictures]
         queries = loop.dataloader.dataset
         gallery = loop.gallery_dataloader.dataset
-        bar = ProgressBar(len(chosen)) if get_rank() == 0 else None
+        bar = ProgressBar(
+            len(chosen), desc='drawing rankings', unit='pictures')
         for pred in chosen:
             self._step += 1
             self.draw_prediction(pred, queries, gallery, out_dir, mode,
                                  self._step)
-            if bar is not None:
-                bar.update()
+            bar.update()
         if out_dir is not None:
             print_log(f'{len(chosen)} ranking pictures in {out_dir}',
                       logger='current')
