@@ -32,8 +32,9 @@ def parse_args():
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir', help='directory where painted predictions are saved; '
-        'relative to the work dir')
+        '--show-dir', help='directory where painted predictions are saved '
+        '(one picture per query, frame or clip); relative to '
+        '<work_dir>/<timestamp>')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     add_data_root_argument(parser)

@@ -2,7 +2,8 @@
 # The main job on the embedded default dataset: generate the toy LPR4M set
 # (demo preset), train the tiny RICE config on CPU, test it (each query
 # ranked within its livestream's gallery) and print R@k next to chance and a
-# colour-histogram baseline.
+# colour-histogram baseline, then write a few pictures of rankings and
+# training pairs.
 #   bash tools/toy_demo.sh [OUT_DIR] [SEED]
 # WORK_DIR (default work_dirs/toy_demo) holds checkpoints, logs, predictions.
 set -euo pipefail
@@ -31,12 +32,22 @@ run_quiet "$WORK/train.log" "$PY" tools/train.py "$CONFIG" --work-dir "$WORK/ric
 grep -E "Epoch\(val\)" "$WORK/train.log" \
     | sed -E 's#.*Epoch\(val\) \[([0-9]+)\]\[[0-9/]+\] +retrieval/R@1: ([0-9.]+).*#  val after epoch \1: R@1 \2#' || true
 
-# 3. Test: dump per-query rankings.
+# 3. Test: dump per-query rankings; draw the rankings of 4 queries.
+rm -rf "$WORK/pictures"
 run_quiet "$WORK/test.log" "$PY" tools/test.py "$CONFIG" "$(cat "$WORK/rice/last_checkpoint")" \
-    --work-dir "$WORK/rice" --out "$WORK/rice/preds.pkl" --data-root "$OUT"
+    --work-dir "$WORK/rice" --out "$WORK/rice/preds.pkl" --data-root "$OUT" \
+    --show-dir "$WORK/pictures/rankings" \
+    --cfg-options default_hooks.visualization.max_pictures=4
 
 # 4. The R@k table.
 echo
 "$PY" -c "import json, sys; t = json.load(open(sys.argv[1]))['stats']['test']; print(f\"Toy LPR4M test split: {t['clips']} queries from {t['livestreams']} livestreams, each ranked within its own gallery ({t['gallery_per_live']:.1f} images)\")" "$OUT/meta.json"
 "$PY" tools/analysis_tools/retrieval_report.py --data-root "$OUT" \
     --preds "RICE (ICL+PMD+PFR, slim ResNet-18, 128 px, 18 epochs)=$WORK/rice/preds.pkl"
+
+# 5. Pictures: the 4 rankings of step 3 and 3 training pairs as annotated.
+run_quiet "$WORK/browse.log" "$PY" tools/analysis_tools/browse_dataset.py "$CONFIG" \
+    --output-dir "$WORK/pictures/training_pairs" --max 3 --data-root "$OUT"
+echo
+echo "Pictures (rankings: the clip's frames above its top-5 shop images, the ground truth framed in green):"
+find "$WORK/pictures" -name '*.jpg' | sort | sed 's/^/  /'

@@ -76,5 +76,12 @@ param_scheduler = [
 ]
 # Global batch 16 (8 GPUs x 2).
 auto_scale_lr = dict(base_batch_size=16, enable=False)
+# tools/test.py --show-dir: frames with GT (green) and predicted boxes; each
+# clip of the multi-frame detector (which inherits this) as one strip.
+default_hooks = dict(visualization=dict(type='ClipVisualizationHook'))
+visualizer = dict(
+    type='LPRVisualizer',
+    vis_backends=[dict(type='LocalVisBackend')],
+    name='visualizer')
 # mmdet's COCO DAB-DETR weights (model zoo), downloaded beforehand.
 load_from = 'checkpoints/dab-detr_r50_8xb2-50e_coco.pth'

@@ -35,4 +35,11 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=2, enable=False)
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=3, max_keep_ckpts=1),
-    logger=dict(type='LoggerHook', interval=50))
+    logger=dict(type='LoggerHook', interval=50),
+    # tools/test.py --show-dir: frames with GT (green) and predicted boxes;
+    # each clip of the multi-frame detector as one strip.
+    visualization=dict(type='ClipVisualizationHook'))
+visualizer = dict(
+    type='LPRVisualizer',
+    vis_backends=[dict(type='LocalVisBackend')],
+    name='visualizer')

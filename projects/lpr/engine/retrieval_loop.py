@@ -224,7 +224,20 @@ class _TaggedCollate:
 
 
 class _RetrievalLoopMixin:
-    """Shared by the val and test loops."""
+    """Shared by the val and test loops.
+
+    Attributes:
+        keep_predictions: when set (e.g. by
+            :class:`~lpr.engine.RetrievalVisualizationHook` before the loop
+            runs), each run leaves this rank's per-query predictions in
+            ``predictions``.
+        predictions: the metric's samples of this rank's queries, each with
+            its query dataset index ``sample_idx``; ``None`` unless
+            ``keep_predictions``.
+    """
+
+    keep_predictions: bool = False
+    predictions: Optional[List[dict]] = None
 
     def _build_gallery(self, runner, gallery_dataloader):
         if isinstance(gallery_dataloader, dict):
@@ -337,10 +350,13 @@ class _RetrievalLoopMixin:
                 results += res
                 gallery_ids.update(ids)
         results.sort(key=lambda r: r['sample_idx'])
-        preds = [
-            to_prediction(r, gallery_ids[r['live']])
-            for r in results[rank::world]
-        ]
+        mine = results[rank::world]
+        preds = [to_prediction(r, gallery_ids[r['live']]) for r in mine]
+        if self.keep_predictions:
+            self.predictions = [
+                dict(p, sample_idx=r['sample_idx'])
+                for p, r in zip(preds, mine)
+            ]
         self.evaluator.process(data_samples=preds)
         return self.evaluator.evaluate(len(results))
 
