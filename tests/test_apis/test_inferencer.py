@@ -55,9 +55,9 @@ def test_rankings_equal_the_test_loop(toy_root, toy_live, rice_ckpt, rerank):
     inf = LPRInferencer(TOY_CFG, weights=rice_ckpt, device='cpu',
                         cfg_options={'model.rerank.top_k': rerank})
     assert inf.model.rerank_top_k == rerank
-    expected, q_sample, frame_ids = _loop_ranking(inf.model, inf.config, toy_root,
-                                       toy_live['clip_id'],
-                                       toy_live['live_id'])
+    expected, q_sample, frame_ids = _loop_ranking(
+        inf.model, inf.config, toy_root, toy_live['clip_id'],
+        toy_live['live_id'])
     n = len(toy_live['images'])
     gallery = inf.build_gallery(toy_live['images'])
     assert (gallery.tokens is not None) == (rerank > 1)

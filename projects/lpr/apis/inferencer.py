@@ -48,10 +48,10 @@ class LPRInferencer(BaseInferencer):
     """Rank a shop's images for livestream clips with a trained retriever
     (RICE).
 
-    ``preprocess → forward → visualize → postprocess`` as mmpretrain's and
-    mmdet's inferencers. A clip (a video file, a folder of frames or a list
-    of (H, W, 3) RGB uint8 frames) is sampled with the config's test rule
-    (``SampleClipFrames`` of the query pipeline: at most ``T`` frames,
+    ``preprocess → forward → visualize → postprocess``, as mmpretrain's
+    and mmdet's inferencers. A clip (a video file, a folder of frames or a
+    list of (H, W, 3) RGB uint8 frames) is sampled with the config's test
+    rule (``SampleClipFrames`` of the query pipeline: at most ``T`` frames,
     ``floor(i * n / T)`` for LPR4M), optionally passed through an
     intended-product detector whose top-1 box per frame feeds a box-input
     retriever (``configs/rice/rice-box_*``) as the dataset's box files do,
@@ -65,8 +65,9 @@ class LPRInferencer(BaseInferencer):
 
     Example::
 
-        inf = LPRInferencer('configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py',
-                            weights='epoch_18.pth')
+        inf = LPRInferencer(
+            'configs/rice/rice_r18-slim_1xb32-18e_toy-lpr4m.py',
+            weights='epoch_18.pth')
         gallery = inf.build_gallery('shop_images/', out_file='shop.pth')
         result = inf('clip_frames/', gallery=gallery, topk=5)
         result['predictions'][0]['image_ids']  # best first

@@ -195,7 +195,8 @@ class ClipReader:
     def __len__(self) -> int:
         return len(self.frame_ids)
 
-    def read(self, indices: Sequence[int]) -> Tuple[List[int], List[np.ndarray]]:
+    def read(self, indices: Sequence[int]
+             ) -> Tuple[List[int], List[np.ndarray]]:
         """Decode the frames at ``indices`` (into :attr:`frame_ids`).
 
         Frames that cannot be decoded are left out (and logged), as the
