@@ -47,6 +47,14 @@ def inferencer(rice_ckpt):
 
 
 @pytest.fixture(scope='session')
+def rerank_inferencer(rice_ckpt):
+    """The same weights, re-ranking the top 4 with PMD."""
+    from lpr.apis import LPRInferencer
+    return LPRInferencer(TOY_CFG, weights=rice_ckpt, device='cpu',
+                         cfg_options={'model.rerank.top_k': 4})
+
+
+@pytest.fixture(scope='session')
 def toy_live(toy_root):
     """The first test query: its clip folder, and its live's gallery image
     paths in the gallery's order."""

@@ -21,7 +21,8 @@ from lpr.apis import (ClipReader, FrameDetector, GalleryIndex,
 from lpr.datasets.transforms import uniform_indices
 from lpr.engine.retrieval_loop import rank_queries
 from apis_helpers import (BOX_CFG, MD_CFG, SD_CFG, TOY_CFG,  # noqa: F401
-                          inferencer, random_checkpoint, rice_ckpt, toy_live)
+                          inferencer, random_checkpoint, rerank_inferencer,
+                          rice_ckpt, toy_live)
 from tiny_rice import build_tiny_rice, tiny_batch
 
 
@@ -50,10 +51,12 @@ def _loop_ranking(model, cfg, toy_root, clip_id, live_id):
     return rank_queries(q_out, g_out, model.rank)[0], q_out[0], frame_ids
 
 
-@pytest.mark.parametrize('rerank', [0, 4], ids=['embedding', 'rerank'])
-def test_rankings_equal_the_test_loop(toy_root, toy_live, rice_ckpt, rerank):
-    inf = LPRInferencer(TOY_CFG, weights=rice_ckpt, device='cpu',
-                        cfg_options={'model.rerank.top_k': rerank})
+@pytest.mark.parametrize('name,rerank', [('inferencer', 0),
+                                         ('rerank_inferencer', 4)],
+                         ids=['embedding', 'rerank'])
+def test_rankings_equal_the_test_loop(toy_root, toy_live, request, name,
+                                      rerank):
+    inf = request.getfixturevalue(name)
     assert inf.model.rerank_top_k == rerank
     expected, q_sample, frame_ids = _loop_ranking(
         inf.model, inf.config, toy_root, toy_live['clip_id'],
@@ -79,7 +82,7 @@ def test_rankings_equal_the_test_loop(toy_root, toy_live, rice_ckpt, rerank):
 
 
 def test_gallery_index_build_save_load_and_weights_check(
-        inferencer, toy_live, tmp_path, rice_ckpt):
+        inferencer, rerank_inferencer, toy_live, tmp_path):
     folder = tmp_path / 'shop'
     folder.mkdir()
     for p in toy_live['images']:
@@ -117,8 +120,7 @@ def test_gallery_index_build_save_load_and_weights_check(
     with pytest.raises(GalleryMismatchError, match='other weights'):
         other.rank(other.encode_clip(clip), out)
     # Same weights, re-ranking config: the index lacks tokens.
-    rerank = LPRInferencer(TOY_CFG, weights=rice_ckpt,
-                           cfg_options={'model.rerank.top_k': 3})
+    rerank = rerank_inferencer
     assert rerank.weights_sha256 == inferencer.weights_sha256
     with pytest.raises(GalleryMismatchError, match='no image tokens'):
         rerank(clip, gallery=loaded)
@@ -134,6 +136,7 @@ def test_gallery_index_build_save_load_and_weights_check(
         inferencer.build_gallery(toy_live['images'][:2],
                                  ids=['a', 'a'])
     assert 'rice_r18-slim_1xb32-18e_toy-lpr4m' in list_models('rice*')
+    assert LPRInferencer.list_models('rice*') == list_models('rice*')
 
 
 def test_clip_inputs_folder_arrays_video(inferencer, toy_live, tmp_path):
@@ -206,13 +209,14 @@ def test_clip_inputs_folder_arrays_video(inferencer, toy_live, tmp_path):
 def test_detector_boxes_steer_a_box_retriever(toy_live, tmp_path):
     ckpt = random_checkpoint(BOX_CFG, str(tmp_path / 'box.pth'))
     sd = random_checkpoint(SD_CFG, str(tmp_path / 'sd.pth'), scope='mmdet')
-    plain = LPRInferencer(BOX_CFG, weights=ckpt)
     detect = LPRInferencer(BOX_CFG, weights=ckpt, det_model=SD_CFG,
                            det_weights=sd, det_score_thr=0.0)
     assert detect.uses_boxes and not detect.detector.video
     frames = _rgb_frames(toy_live['clip_dir'])
     with_boxes = detect.encode_clip(frames)
-    whole = plain.encode_clip(frames)
+    detector, detect.detector = detect.detector, None
+    whole = detect.encode_clip(frames)  # no boxes: whole frames
+    detect.detector = detector
     boxes = with_boxes.metainfo['det_boxes']
     assert len(boxes) == len(frames)
     h, w = frames[0].shape[:2]

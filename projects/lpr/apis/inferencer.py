@@ -22,7 +22,7 @@ from .frame_detector import FrameDetector
 from .gallery_index import GalleryIndex, weights_sha256
 from .inputs import (ClipInput, ClipReader, ImageInput, list_images,
                      load_image)
-from .model_index import resolve_config
+from .model_index import list_models, resolve_config
 from .test_pipelines import clip_pipeline, image_pipeline
 
 GalleryInput = Union[GalleryIndex, str, os.PathLike, Sequence[ImageInput]]
@@ -143,6 +143,11 @@ class LPRInferencer(BaseInferencer):
         self._folder_galleries: Dict[str, Tuple[tuple, GalleryIndex]] = {}
 
     # ------------------------------------------------------------ set-up
+    @staticmethod
+    def list_models(pattern: Optional[str] = None) -> List[str]:
+        """Model names of the repository's ``model-index.yml``."""
+        return list_models(pattern)
+
     @staticmethod
     def _load_config(model) -> Config:
         if isinstance(model, Config):

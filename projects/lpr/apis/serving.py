@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from .gallery_index import GalleryIndex
 from .inferencer import LPRInferencer
-from .inputs import decode_image
+from .inputs import ClipReader, decode_image
 
 DEFAULT_LIVE_ID = 'default'
 
@@ -144,7 +144,7 @@ def create_app(inferencer: LPRInferencer,
                         result = inferencer(path, gallery=galleries[live_id],
                                             topk=k)
             else:
-                arrays = []
+                arrays, names = [], []
                 for i, upload in enumerate(frames):
                     name = upload.filename or f'frame {i}'
                     try:
@@ -154,8 +154,13 @@ def create_app(inferencer: LPRInferencer,
                                 f'frame {name!r}'))
                     except ValueError as e:
                         raise RequestError(400, str(e)) from None
+                    names.append(osp.splitext(osp.basename(name))[0])
+                # Frames keep their upload order; their ids are the file
+                # names when those are unique.
+                ids = names if len(set(names)) == len(names) else None
+                clip = ClipReader(arrays, name='upload', frame_ids=ids)
                 with lock:
-                    result = inferencer(arrays, gallery=galleries[live_id],
+                    result = inferencer(clip, gallery=galleries[live_id],
                                         topk=k)
         except ValueError as e:  # unreadable video, no readable frame...
             raise RequestError(400, str(e)) from None
