@@ -297,3 +297,72 @@ def test_inferencer_refuses_a_non_retrieval_config(tmp_path):
         LPRInferencer(cfg)
     with pytest.raises(ValueError, match='neither a config file'):
         LPRInferencer('no-such-model')
+
+
+def test_malformed_indexes_galleries_and_clips(inferencer, toy_live,
+                                               tmp_path):
+    emb = torch.nn.functional.normalize(torch.randn(2, 4), dim=1)
+    for kwargs, match in [
+        (dict(image_ids=['a']), 'embeddings of shape'),
+        (dict(tokens=torch.zeros(3, 1, 4)), 'tokens of shape'),
+        (dict(sources=['x']), '1 sources for 2 images'),
+    ]:
+        args = dict(image_ids=['a', 'b'], embeddings=emb,
+                    weights_sha256='h')
+        args.update(kwargs)
+        with pytest.raises(ValueError, match=match):
+            GalleryIndex(**args)
+    future = str(tmp_path / 'v2.pth')
+    torch.save(dict(format='lpr-gallery-index', version=2), future)
+    with pytest.raises(ValueError, match='version 2'):
+        GalleryIndex.load(future)
+    other = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict={}), other)
+    with pytest.raises(ValueError, match='not a gallery index'):
+        GalleryIndex.load(other)
+    with pytest.raises(ValueError, match='does not exist'):
+        GalleryIndex.load(str(tmp_path / 'none.pth'))
+
+    corrupt = tmp_path / 'corrupt.jpg'
+    corrupt.write_bytes(b'\xff\xd8 not really a jpeg')
+    for images, kwargs, match in [
+        ([], {}, 'no image'),
+        (str(tmp_path / 'nope'), {}, 'does not exist'),
+        ([str(corrupt)], {}, 'not a readable image'),
+        (toy_live['images'][:1], dict(ids=['a', 'b']), '2 ids for 1'),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            inferencer.build_gallery(images, **kwargs)
+    with pytest.raises(ValueError, match='a gallery is'):
+        inferencer(toy_live['clip_dir'], gallery=3)
+    # A gallery of arrays: generated ids, no source files.
+    frames = _rgb_frames(toy_live['clip_dir'])
+    arrays = inferencer.build_gallery(frames[:2])
+    assert arrays.image_ids == ['image_0000', 'image_0001']
+    assert arrays.sources == [None, None]
+
+    # A clip whose only frame is corrupt; mismatched frame ids and ASR.
+    clip = tmp_path / 'clip'
+    clip.mkdir()
+    shutil.copy(corrupt, clip / '0000.jpg')
+    with pytest.raises(ValueError, match='no readable frame'):
+        inferencer.encode_clip(str(clip))
+    with pytest.raises(ValueError, match='2 frame ids for 1 frames'):
+        ClipReader(frames[:1], frame_ids=['a', 'b'])
+    with pytest.raises(ValueError, match='2 ASR texts for 1 clips'):
+        inferencer(toy_live['clip_dir'], gallery=arrays, asr=['a', 'b'])
+    # A corrupt frame among readable ones is skipped, as the loaders do.
+    shutil.copy(toy_live['images'][0], clip / '0001.jpg')
+    sample = inferencer.encode_clip(str(clip))
+    assert sample.metainfo['frame_ids'] == ['0001']
+    assert sample.metainfo['num_skipped_frames'] == 1
+
+
+def test_inferencer_refuses_a_model_without_rank():
+    cfg = Config.fromfile(TOY_CFG)
+    cfg.model = dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=18, base_channels=8),
+        neck=dict(type='GlobalAveragePooling'))
+    with pytest.raises(TypeError, match='not a retriever'):
+        LPRInferencer(cfg)

@@ -71,7 +71,7 @@ def server(tmp_path_factory, rice_ckpt, inferencer, toy_live):
     proc = subprocess.Popen(
         [sys.executable, SERVE, TOY_CFG, rice_ckpt, '--gallery',
          f'a={shop}', '--gallery', f'b={index}', '--port', str(port),
-         '--topk', '4'],
+         '--topk', '4', '--max-frames', '8'],
         env=run_env(), stdout=log, stderr=subprocess.STDOUT)
     url = f'http://127.0.0.1:{port}'
     try:
@@ -145,14 +145,19 @@ def test_service_ranks_frames_and_videos(server, inferencer, toy_live,
      'not a readable video'),
     ([('live_id', 'a')], [('video', 'v.mp4', b'')], 400, 'empty'),
     ([('live_id', 'a'), ('frames', 'text, not a file')], [], 422, 'frames'),
+    ([('live_id', 'a')], 'frame+video', 400, 'not both'),
+    ([('live_id', 'a')], 'frame*9', 413, '9 frames uploaded; at most 8'),
 ], ids=['not-image', 'empty-frame', 'unknown-live', 'no-live', 'topk-text',
-        'topk-zero', 'no-files', 'bad-video', 'empty-video', 'text-frames'])
+        'topk-zero', 'no-files', 'bad-video', 'empty-video', 'text-frames',
+        'frames-and-video', 'too-many-frames'])
 def test_service_refuses_malformed_requests(server, toy_live, fields, files,
                                             status, message):
-    if files == 'frame':
+    if isinstance(files, str):
         name = sorted(os.listdir(toy_live['clip_dir']))[0]
-        files = [('frames', name,
-                  open(osp.join(toy_live['clip_dir'], name), 'rb').read())]
+        frame = ('frames', name,
+                 open(osp.join(toy_live['clip_dir'], name), 'rb').read())
+        files = {'frame': [frame], 'frame*9': [frame] * 9,
+                 'frame+video': [frame, ('video', 'v.mp4', b'x')]}[files]
     got, out = _request(server['url'] + '/recognize', fields=fields,
                         files=files)
     assert got == status, out
@@ -185,5 +190,14 @@ def test_app_factory_and_gallery_specs(inferencer, toy_live, tmp_path):
     gallery = inferencer.build_gallery(toy_live['images'][:2])
     with pytest.raises(GalleryMismatchError):
         create_app(other, {'a': gallery})
-    routes = {r.path for r in create_app(inferencer, {'a': gallery}).routes}
-    assert {'/health', '/recognize'} <= routes
+    # Upload size limit (in-process client).
+    from fastapi.testclient import TestClient
+    client = TestClient(create_app(inferencer, {'a': gallery},
+                                   max_upload_bytes=100))
+    name = sorted(os.listdir(toy_live['clip_dir']))[0]
+    data = open(osp.join(toy_live['clip_dir'], name), 'rb').read()
+    assert len(data) > 100
+    response = client.post('/recognize', files=[('frames', (name, data))])
+    assert response.status_code == 413
+    assert 'exceeds 100 bytes' in response.json()['detail']
+    assert client.get('/health').json()['galleries'] == {'a': 2}
