@@ -20,9 +20,9 @@ from lpr.apis import (ClipReader, FrameDetector, GalleryIndex,
                       GalleryMismatchError, LPRInferencer, list_models)
 from lpr.datasets.transforms import uniform_indices
 from lpr.engine.retrieval_loop import rank_queries
-from apis_helpers import (BOX_CFG, MD_CFG, SD_CFG, TOY_CFG,  # noqa: F401
-                          inferencer, random_checkpoint, rerank_inferencer,
-                          rice_ckpt, toy_live)
+from apis_fixtures import (BOX_CFG, MD_CFG, SD_CFG, TOY_CFG,  # noqa: F401
+                           inferencer, random_checkpoint, rerank_inferencer,
+                           rice_ckpt, toy_live)
 from tiny_rice import build_tiny_rice, tiny_batch
 
 

@@ -15,8 +15,8 @@ import uuid
 import cv2
 import pytest
 
-from apis_helpers import (TOY_CFG, inferencer, random_checkpoint,  # noqa
-                          rice_ckpt, toy_live)
+from apis_fixtures import (TOY_CFG, inferencer, random_checkpoint,  # noqa
+                           rice_ckpt, toy_live)
 from conftest import ROOT, run_env
 
 SERVE = osp.join(ROOT, 'tools', 'deployment', 'serve.py')
