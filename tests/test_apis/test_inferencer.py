@@ -82,7 +82,7 @@ def test_rankings_equal_the_test_loop(toy_root, toy_live, request, name,
 
 
 def test_gallery_index_build_save_load_and_weights_check(
-        inferencer, rerank_inferencer, toy_live, tmp_path):
+        inferencer, rerank_inferencer, toy_live, tmp_path, capsys):
     folder = tmp_path / 'shop'
     folder.mkdir()
     for p in toy_live['images']:
@@ -137,6 +137,11 @@ def test_gallery_index_build_save_load_and_weights_check(
                                  ids=['a', 'a'])
     assert 'rice_r18-slim_1xb32-18e_toy-lpr4m' in list_models('rice*')
     assert LPRInferencer.list_models('rice*') == list_models('rice*')
+    # Batch by batch, with progress; the same embeddings.
+    capsys.readouterr()
+    small = inferencer.build_gallery(str(folder), batch_size=2)
+    assert 'encoding gallery' in capsys.readouterr().out
+    assert torch.allclose(small.embeddings, index.embeddings, atol=1e-5)
 
 
 def test_clip_inputs_folder_arrays_video(inferencer, toy_live, tmp_path):

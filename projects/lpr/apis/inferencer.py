@@ -12,12 +12,12 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
-from mmengine.utils import ProgressBar
 from mmpretrain.apis import BaseInferencer
 from mmpretrain.structures import DataSample
 
-from ..datasets.annotations import sanitize_boxes
+from ..datasets.boxes import normalise_boxes
 from ..datasets.transforms import uniform_indices
+from ..utils.progress import ProgressBar
 from .frame_detector import FrameDetector
 from .gallery_index import GalleryIndex, weights_sha256
 from .inputs import (ClipInput, ClipReader, ImageInput, list_images,
@@ -228,9 +228,11 @@ class LPRInferencer(BaseInferencer):
         boxes: List = [None] * len(frames)
         if self.detector is not None:
             boxes = self.detector(frames)
+            # Pixel boxes → fractions of the frame, as the datasets read
+            # box files (a box with nothing inside the frame is left out).
             results['frame_boxes'] = [
-                self._normalised(b[0], f.shape[:2]) if b else []
-                for b, f in zip(boxes, frames)
+                normalise_boxes([b[0]], (f.shape[1], f.shape[0]), 'pixel')
+                if b else [] for b, f in zip(boxes, frames)
             ]
         results['det_boxes'] = [
             _round(b[0], 2) if b else None for b in boxes
@@ -243,16 +245,6 @@ class LPRInferencer(BaseInferencer):
         results['frames'] = frames
         results['frame_shapes'] = [f.shape[:2] for f in frames]
         return self._clip_transforms(results)
-
-    @staticmethod
-    def _normalised(box: Sequence[float],
-                    shape: Tuple[int, int]) -> List[List[float]]:
-        """A pixel box → ``[[x1, y1, x2, y2]]`` normalised to the frame
-        (``[]`` when it is degenerate), as in the box files."""
-        h, w = shape
-        x1, y1, x2, y2 = box
-        fixed, _, _ = sanitize_boxes([[x1 / w, y1 / h, x2 / w, y2 / h]])
-        return [fixed[0].tolist()] if fixed[0].any() else []
 
     def _prepare_image(self, image: np.ndarray, image_id: str,
                        title: str = '') -> dict:
@@ -315,7 +307,8 @@ class LPRInferencer(BaseInferencer):
             keep_tokens = self.model.rerank_top_k > 1
         titles = titles or {}
         emb, tok = [], []
-        bar = ProgressBar(len(images)) if len(images) > batch_size else None
+        bar = ProgressBar(len(images), desc='encoding gallery',
+                          unit='images') if len(images) > batch_size else None
         for s in range(0, len(images), batch_size):
             batch = [
                 self._prepare_image(
@@ -328,10 +321,7 @@ class LPRInferencer(BaseInferencer):
             if keep_tokens:
                 tok.append(torch.stack([o.image_tokens for o in outs]).cpu())
             if bar is not None:
-                for _ in batch:
-                    bar.update()
-        if bar is not None:
-            print()
+                bar.update(len(batch))
         index = GalleryIndex(
             ids, torch.cat(emb), self.weights_sha256,
             torch.cat(tok) if keep_tokens else None, sources,
@@ -543,15 +533,13 @@ class LPRInferencer(BaseInferencer):
         clips = self._inputs_to_list(inputs)
         preds: List[DataSample] = []
         n_batches = -(-len(clips) // batch_size)
-        bar = ProgressBar(len(clips)) if n_batches > 1 else None
+        bar = ProgressBar(len(clips), desc='ranking clips',
+                          unit='clips') if n_batches > 1 else None
         for data in self.preprocess(clips, batch_size=batch_size, **pre_kw):
             out = self.forward(data, index, topk)
             preds.extend(out)
             if bar is not None:
-                for _ in out:
-                    bar.update()
-        if bar is not None:
-            print()
+                bar.update(len(out))
         visualization = self.visualize(clips, preds, index, **vis_kw)
         return self.postprocess(preds, visualization, return_datasamples,
                                 **post_kw)
