@@ -31,6 +31,7 @@ setup(
     install_requires=read_requirements('requirements/runtime.txt'),
     extras_require=dict(
         tests=read_requirements('requirements/tests.txt'),
-        video=read_requirements('requirements/optional.txt')),
+        video=read_requirements('requirements/optional.txt'),
+        serve=read_requirements('requirements/serve.txt')),
     zip_safe=False,
 )

@@ -56,6 +56,8 @@ fi
 "${PIP[@]}" -r "$ROOT/requirements/runtime.txt"
 "${PIP[@]}" --no-deps mmaction2==1.2.0
 "${PIP[@]}" -r "$ROOT/requirements/tests.txt"
+# The HTTP service (tools/deployment/serve.py) and its tests.
+"${PIP[@]}" -r "$ROOT/requirements/serve.txt"
 
 # 4. The plugin itself (editable, so configs and tools use this checkout).
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"

@@ -30,7 +30,7 @@ def _legacy_encode(model, loader, keep_tokens):
     for data_batch in loader:
         for o in model.test_step(data_batch):
             item = {}
-            for k, v in o.items():
+            for k, v in o.all_items():
                 if k.endswith(('_tokens', '_valid')) and not keep_tokens:
                     continue
                 item[k] = v.detach().cpu() if torch.is_tensor(v) else v
@@ -180,11 +180,11 @@ def test_rank_keeps_every_tensor_on_the_model_device():
     model = build_tiny_rice(rerank=dict(top_k=2, weight=0.5))
     with torch.no_grad():
         outs = model.predict(tiny_batch(3))
-    clip_emb = torch.stack([o['clip_emb'] for o in outs])
-    clip_tok = torch.stack([o['clip_tokens'] for o in outs])
-    clip_valid = torch.stack([o['clip_valid'] for o in outs])
-    image_emb = torch.stack([o['image_emb'] for o in outs])
-    image_tok = torch.stack([o['image_tokens'] for o in outs])
+    clip_emb = torch.stack([o.clip_emb for o in outs])
+    clip_tok = torch.stack([o.clip_tokens for o in outs])
+    clip_valid = torch.stack([o.clip_valid for o in outs])
+    image_emb = torch.stack([o.image_emb for o in outs])
+    image_tok = torch.stack([o.image_tokens for o in outs])
     cpu_scores, cpu_order = model.rank(clip_emb, image_emb, clip_tok,
                                        clip_valid, image_tok)
     assert cpu_order.shape == (3, 3)

@@ -325,12 +325,12 @@ def test_rice_mmf_recipe_routes_hidden_tokens_and_mean_pooling():
             named[name].grad.abs().sum() > 0, name
     model.eval()
     out = model.predict(inputs, samples)
-    assert out[0]['image_tokens'].shape == (5, 32)  # the ViT width
-    assert out[0]['clip_tokens'].shape == (2 * 5, 32)
+    assert out[0].image_tokens.shape == (5, 32)  # the ViT width
+    assert out[0].clip_tokens.shape == (2 * 5, 32)
     with torch.no_grad():
         g, _ = model.encoder(inputs['frames'].flatten(0, 1))
     expected = mean_clip_embedding(g.view(4, 2, -1), inputs['frame_mask'])
-    assert torch.allclose(torch.stack([o['clip_emb'] for o in out]),
+    assert torch.allclose(torch.stack([o.clip_emb for o in out]),
                           expected, atol=1e-5)
     with pytest.raises(ValueError, match='pmd_tokens'):
         _rice(pmd_tokens='raw')
@@ -347,11 +347,11 @@ def test_rice_v0_recipe_keeps_projected_tokens():
                            'loss_pfr'}
     model.eval()
     out = model.predict(inputs, samples)
-    assert out[0]['image_tokens'].shape == (5, 16)
+    assert out[0].image_tokens.shape == (5, 16)
     with torch.no_grad():
         g, _ = model.encoder(inputs['frames'].flatten(0, 1))
     expected = clip_embedding(g.view(4, 2, -1), inputs['frame_mask'])
-    assert torch.allclose(torch.stack([o['clip_emb'] for o in out]),
+    assert torch.allclose(torch.stack([o.clip_emb for o in out]),
                           expected, atol=1e-5)
 
 

@@ -63,12 +63,12 @@ def test_bf16_train_step_and_ranking(path, toy_root):
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         g_out = model.test_step(_live_samples(gallery, live, 6))
         q_out = model.test_step(_live_samples(queries, live, 4))
-    assert g_out[0]['image_tokens'].dtype == torch.bfloat16
+    assert g_out[0].image_tokens.dtype == torch.bfloat16
     ids, results = rank_livestream(ranker, [g_out], [q_out],
                                    keep_tokens=rerank)
     assert len(ids) == len(g_out) and len(results) == len(q_out)
-    assert any(q['has_frames'] for q in q_out)
+    assert any(q.has_frames for q in q_out)
     for r, q in zip(results, q_out):
-        if q['has_frames']:
+        if q.has_frames:
             assert sorted(r['order'].tolist()) == list(range(len(ids)))
             assert all(abs(s) < 1e4 for s in r['scores'].tolist())

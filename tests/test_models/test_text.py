@@ -116,10 +116,10 @@ def test_text_reaches_pmd_and_gets_gradients():
     # At test time the title is the last query token, the ASR the last key.
     model.eval()
     out = model.predict(inputs, samples)
-    n_img = out[0]['image_tokens'].shape[0]
+    n_img = out[0].image_tokens.shape[0]
     assert n_img == 2 + 1
-    assert out[0]['clip_tokens'].shape[0] == 2 * 2 + 1
-    assert bool(out[0]['clip_valid'][-1])
+    assert out[0].clip_tokens.shape[0] == 2 * 2 + 1
+    assert bool(out[0].clip_valid[-1])
 
 
 def test_text_needs_pmd():

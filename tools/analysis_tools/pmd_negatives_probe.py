@@ -98,7 +98,7 @@ def main():
     gs = sum(encode(model, gallery, predict), [])
     by_live = defaultdict(list)
     for i, g in enumerate(gs):
-        by_live[g['live_id']].append(i)
+        by_live[g.live_id].append(i)
     print(f'{len(ids)} training pairs, {len(qs)} queries, {len(gs)} shop '
           'images encoded', flush=True)
 
@@ -108,14 +108,14 @@ def main():
         first = []
         with torch.no_grad():
             for q in qs:
-                idx = by_live[q['live_id']]
+                idx = by_live[q.live_id]
                 _, order = model.rank(
-                    q['clip_emb'][None],
-                    torch.stack([gs[i]['image_emb'] for i in idx]),
-                    q['clip_tokens'][None], q['clip_valid'][None],
-                    torch.stack([gs[i]['image_tokens'] for i in idx]))
-                ranked = [gs[idx[j]]['image_id'] for j in order[0].tolist()]
-                gt = set(q['gt_image_ids'])
+                    q.clip_emb[None],
+                    torch.stack([gs[i].image_emb for i in idx]),
+                    q.clip_tokens[None], q.clip_valid[None],
+                    torch.stack([gs[i].image_tokens for i in idx]))
+                ranked = [gs[idx[j]].image_id for j in order[0].tolist()]
+                gt = set(q.gt_image_ids)
                 first.append(next(
                     (r for r, g in enumerate(ranked) if g in gt), np.inf))
         return hit_table(np.array(first), (1, ))

@@ -41,6 +41,17 @@ def embedding_ranker(clip_emb: torch.Tensor, image_emb: torch.Tensor,
     return cosine_ranking(clip_emb, image_emb)
 
 
+def field(sample: Any, key: str) -> Any:
+    """``sample``'s ``key`` (a ``DataSample`` field or a dict item).
+
+    Raises:
+        KeyError: the sample has no such field.
+    """
+    if key not in sample:
+        raise KeyError(f'the model output has no {key!r}')
+    return sample.get(key)
+
+
 def rank_livestream(ranker: Ranker,
                     gallery_batches: Iterable[List[dict]],
                     query_batches: Iterable[List[dict]],
@@ -55,8 +66,9 @@ def rank_livestream(ranker: Ranker,
     Args:
         ranker: see :data:`Ranker` (e.g. ``RICE.rank``).
         gallery_batches: per batch, the model's per-sample outputs
-            (``image_emb`` (E,), ``image_id`` and, with ``keep_tokens``,
-            ``image_tokens`` (Lq, D)).
+            (``DataSample``\ s of ``RICE.predict``, or dicts with the same
+            keys): ``image_emb`` (E,), ``image_id`` and, with
+            ``keep_tokens``, ``image_tokens`` (Lq, D).
         query_batches: per batch, per-sample outputs (``clip_emb`` (E,),
             ``has_frames``, ``gt_image_ids``, ``clip_id``, the split keys
             and, with ``keep_tokens``, ``clip_tokens`` (Lk, D) and
@@ -72,9 +84,9 @@ def rank_livestream(ranker: Ranker,
     """
     emb, tok, ids = [], [], []
     for outs in gallery_batches:
-        emb.append(torch.stack([o['image_emb'] for o in outs]))
+        emb.append(torch.stack([field(o, 'image_emb') for o in outs]))
         if keep_tokens:
-            tok.append(torch.stack([o['image_tokens'] for o in outs]))
+            tok.append(torch.stack([field(o, 'image_tokens') for o in outs]))
         ids += [o.get('image_id') for o in outs]
     image_emb = torch.cat(emb) if emb else None
     image_tokens = torch.cat(tok) if tok else None
@@ -84,12 +96,14 @@ def rank_livestream(ranker: Ranker,
         rows = [i for i, o in enumerate(outs) if o.get('has_frames', True)]
         order = scores = None
         if rows and image_emb is not None:
-            args = [torch.stack([outs[i]['clip_emb'] for i in rows]),
+            args = [torch.stack([field(outs[i], 'clip_emb') for i in rows]),
                     image_emb]
             if keep_tokens:
                 args += [
-                    torch.stack([outs[i]['clip_tokens'] for i in rows]),
-                    torch.stack([outs[i]['clip_valid'] for i in rows]),
+                    torch.stack([field(outs[i], 'clip_tokens')
+                                 for i in rows]),
+                    torch.stack([field(outs[i], 'clip_valid')
+                                 for i in rows]),
                     image_tokens
                 ]
             s, o = ranker(*args)
@@ -105,7 +119,8 @@ def rank_livestream(ranker: Ranker,
                 gt_image_ids=list(q.get('gt_image_ids', [])),
                 order=np.zeros(0, np.int32),
                 scores=np.zeros(0, np.float32))
-            r.update({k: q[k] for k in SPLIT_KEYS if q.get(k) is not None})
+            r.update({k: q.get(k) for k in SPLIT_KEYS
+                      if q.get(k) is not None})
             if i in ranked:
                 r['order'] = order[ranked[i]].copy()
                 r['scores'] = scores[ranked[i]].copy()
@@ -131,9 +146,10 @@ def rank_queries(queries: Sequence[dict],
     per-sample outputs (the same code path as the loops).
 
     Args:
-        queries: per query, ``clip_emb`` (E,), ``live_id``,
-            ``gt_image_ids``, ``has_frames`` and, to re-rank,
-            ``clip_tokens`` (Lk, D) / ``clip_valid`` (Lk,).
+        queries: per query (a ``DataSample`` of ``RICE.predict`` or a
+            dict), ``clip_emb`` (E,), ``live_id``, ``gt_image_ids``,
+            ``has_frames`` and, to re-rank, ``clip_tokens`` (Lk, D) /
+            ``clip_valid`` (Lk,).
         gallery: per image, ``image_emb`` (E,), ``image_id``, ``live_id``
             and, to re-rank, ``image_tokens`` (Lq, D).
         ranker: e.g. a retriever's ``rank`` (default: cosine only). Tokens
@@ -150,10 +166,10 @@ def rank_queries(queries: Sequence[dict],
         'image_tokens' in g for g in gallery)
     gal: Dict[Hashable, List[dict]] = defaultdict(list)
     for g in gallery:
-        gal[g['live_id']].append(g)
+        gal[g.get('live_id')].append(g)
     by_live: Dict[Hashable, List[int]] = defaultdict(list)
     for i, q in enumerate(queries):
-        by_live[q['live_id']].append(i)
+        by_live[q.get('live_id')].append(i)
     preds: List[Optional[dict]] = [None] * len(queries)
     for live, idx in by_live.items():
         images = gal.get(live, [])

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
 
 from ..utils import gather_with_grad
 
@@ -255,18 +256,20 @@ class RICE(BaseModel):
         return losses
 
     @torch.no_grad()
-    def predict(self, inputs: dict, data_samples=None) -> List[dict]:
+    def predict(self, inputs: dict, data_samples=None) -> List[DataSample]:
         """Embed whatever the batch holds (gallery images and/or clips).
 
         Returns:
-            list[dict]: per sample, ``image_emb`` (E,) and
+            list[DataSample]: per sample, a new
+            :class:`~mmpretrain.structures.DataSample` with the input
+            sample's metainfo and the data fields ``image_emb`` (E,) and
             ``image_tokens`` (Lq, D) and/or ``clip_emb`` (E,),
-            ``clip_tokens`` (Lk, D), ``clip_valid`` (Lk,) and
-            ``has_frames`` (a bool), plus its metainfo. The tensors are
-            views of the batch's tensors, on the model's device.
+            ``clip_tokens`` (Lk, D), ``clip_valid`` (Lk,) bool and
+            ``has_frames`` (a bool). The tensors are views of the batch's
+            tensors, on the model's device.
         """
-        out: List[dict] = [
-            dict(s.metainfo) if s is not None else {}
+        out: List[DataSample] = [
+            DataSample(metainfo=dict(s.metainfo) if s is not None else None)
             for s in (data_samples or [None] * self._batch_size(inputs))
         ]
         if 'image' in inputs:
@@ -275,7 +278,7 @@ class RICE(BaseModel):
             if title is not None:
                 tok = torch.cat([tok, title[:, None]], dim=1)
             for o, gi, ti in zip(out, g, tok):
-                o.update(image_emb=gi, image_tokens=ti)
+                o.set_data(dict(image_emb=gi, image_tokens=ti))
         if 'frames' in inputs:
             clip, tok, valid = self.extract_clip(
                 inputs['frames'], inputs['frame_mask'],
@@ -287,8 +290,9 @@ class RICE(BaseModel):
             # One host copy for the batch, not one sync per sample.
             has_frames = inputs['frame_mask'].any(1).tolist()
             for o, c, t, v, h in zip(out, clip, tok, valid, has_frames):
-                o.update(
-                    clip_emb=c, clip_tokens=t, clip_valid=v, has_frames=h)
+                o.set_data(
+                    dict(clip_emb=c, clip_tokens=t, clip_valid=v,
+                         has_frames=h))
         return out
 
     @staticmethod
