@@ -56,6 +56,10 @@ fi
 "${PIP[@]}" -r "$ROOT/requirements/runtime.txt"
 "${PIP[@]}" --no-deps mmaction2==1.2.0
 "${PIP[@]}" -r "$ROOT/requirements/tests.txt"
+# mim (`mim search/train/test lpr` on an installed wheel); see
+# requirements/mim.txt for why openmim goes in without its dependencies.
+"${PIP[@]}" -r "$ROOT/requirements/mim.txt"
+"${PIP[@]}" --no-deps openmim==0.3.9
 
 # 4. The plugin itself (editable, so configs and tools use this checkout).
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
