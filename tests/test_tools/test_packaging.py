@@ -1,7 +1,7 @@
-"""The wheel ships configs, tools and model-index.yml as ``lpr/.mim``; once
-installed in a fresh virtual environment, ``import lpr`` finds the wheel's
-package and ``mim search lpr`` lists every model of the metafiles; (slow)
-``mim train lpr`` and ``mim test lpr`` run the toy config from it."""
+"""The wheel ships configs, tools and model-index.yml as ``lpr/.mim``.
+Slow: installed in a fresh virtual environment, ``import lpr`` finds the
+wheel's package, ``mim search lpr`` lists every model of the metafiles, and
+``mim train lpr`` / ``mim test lpr`` run the toy config from it."""
 import glob
 import os
 import os.path as osp
@@ -95,6 +95,7 @@ def test_wheel_holds_the_mim_files(wheel):
     assert 'lpr/__init__.py' in names and 'lpr/models/__init__.py' in names
 
 
+@pytest.mark.slow
 def test_installed_wheel_imports_and_lists_models(venv):
     python, purelib = venv
     proc = subprocess.run(

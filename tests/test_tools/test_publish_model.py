@@ -7,6 +7,7 @@ import json
 import os
 import os.path as osp
 import re
+import runpy
 import subprocess
 import sys
 
@@ -93,11 +94,16 @@ def test_release_keeps_weights_and_meta(tmp_path):
         assert torch.equal(loaded[key], value), key
 
 
-def test_bare_state_dict_is_wrapped(tmp_path):
+@pytest.fixture(scope='module')
+def tool():
+    return runpy.run_path(TOOL)
+
+
+def test_bare_state_dict_is_wrapped(tool, tmp_path, monkeypatch):
     src = str(tmp_path / 'weights.pth')
     torch.save({'w': torch.ones(2)}, src)
-    proc = publish(src, str(tmp_path / 'w'))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.setattr(sys, 'argv', [TOOL, src, str(tmp_path / 'w')])
+    tool['main']()
     (name, ) = [n for n in os.listdir(tmp_path) if n.startswith('w-')]
     release = torch.load(str(tmp_path / name))
     assert torch.equal(release['state_dict']['w'], torch.ones(2))
@@ -162,9 +168,10 @@ def test_foreign_globals_are_refused(tmp_path):
         assert refused in error, error
 
 
-def test_not_a_checkpoint(tmp_path):
-    src = str(tmp_path / 'list.pth')
+def test_not_a_checkpoint(tool, tmp_path, monkeypatch):
+    src = str(tmp_path / 'counter.pth')
     torch.save({'epoch': 3}, src)
-    proc = publish(src, str(tmp_path / 'out'))
-    assert proc.returncode != 0
-    assert 'has no "state_dict"' in proc.stderr
+    monkeypatch.setattr(sys, 'argv', [TOOL, src, str(tmp_path / 'out')])
+    with pytest.raises(SystemExit, match='has no "state_dict"'):
+        tool['main']()
+    assert os.listdir(tmp_path) == ['counter.pth']
