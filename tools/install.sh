@@ -58,6 +58,10 @@ fi
 "${PIP[@]}" -r "$ROOT/requirements/tests.txt"
 # The HTTP service (tools/deployment/serve.py) and its tests.
 "${PIP[@]}" -r "$ROOT/requirements/serve.txt"
+# mim (`mim search/train/test lpr` on an installed wheel); see
+# requirements/mim.txt for why openmim goes in without its dependencies.
+"${PIP[@]}" -r "$ROOT/requirements/mim.txt"
+"${PIP[@]}" --no-deps openmim==0.3.9
 
 # 4. The plugin itself (editable, so configs and tools use this checkout).
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
