@@ -30,6 +30,14 @@ def parse_args():
         help='detectors: also write each frame\'s boxes as a JSON '
         '{frame_id: [[x1, y1, x2, y2], ...]} for the retriever\'s box input')
     parser.add_argument(
+        '--boxes-per-frame', type=int, default=1,
+        help='--out-boxes: best boxes kept per frame (1: the intended '
+        'product, the retriever\'s input; 0: every box above '
+        '--box-score-thr, for the number-of-products split)')
+    parser.add_argument(
+        '--box-score-thr', type=float, default=0.0,
+        help='--out-boxes: keep boxes scoring at least this')
+    parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir', help='directory where painted predictions are saved '
@@ -88,7 +96,9 @@ def main():
             IPDBoxDumper(
                 ann_file=osp.join(dataset.get('data_root', ''),
                                   dataset.ann_file),
-                out_file=args.out_boxes))
+                out_file=args.out_boxes,
+                score_thr=args.box_score_thr,
+                max_per_frame=args.boxes_per_frame or None))
     runner.test()
 
 

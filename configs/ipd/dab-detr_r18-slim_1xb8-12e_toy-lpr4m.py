@@ -1,7 +1,8 @@
 # Single-frame intended-product detector (SD) on the toy LPR4M set, on CPU:
 # a small DAB-DETR (slim ResNet-18, 2+2 layers of width 128, 30 queries)
-# trained from scratch; one "intended product" class; the top-scoring box
-# per frame is the prediction.
+# trained from scratch; one "intended product" class. AP on every query's
+# box per frame; the top-scoring one is the intended product (`top1/*`,
+# tools/test.py --out-boxes).
 _base_ = [
     '../_base_/models/dab-detr_r18-slim.py',
     '../_base_/datasets/toy-lpr4m_ipd.py',

@@ -1,11 +1,15 @@
 # Multi-frame intended-product detector (MD) on LPR4M: TransVOD Lite over
-# the SD. The SD (DAB-DETR R-50, loaded from its LPR4M checkpoint) is
-# frozen; SeqHQM stages keep 80 -> 50 -> 30 of its 300 queries per frame and
-# are trained on clips of 10 evenly spaced frames (1 clip per GPU, 8 GPUs),
-# lr 2e-4, 7 epochs with drops at 5 and 6. At test every clip is processed
-# whole (the video dataset gives all its frames in test mode).
+# the 34-category SD. The SD (DAB-DETR R-50, loaded from its LPR4M
+# checkpoint) is frozen; SeqHQM stages keep 80 -> 50 -> 30 of its 300
+# queries per frame and are trained on clips of 10 evenly spaced frames
+# (1 clip per GPU, 8 GPUs), lr 2e-4, 7 epochs with drops at 5 and 6. At test
+# every clip is processed whole (the video dataset gives all its frames in
+# test mode).
+# Evaluation on the release (as the SD's): the one-class test file,
+# categories merged (class-agnostic AP on the top 100 boxes per frame;
+# `top1/*` on each frame's best box).
 #   bash tools/dist_train.sh configs/ipd/transvod-lite_dab-detr_r50_8xb1-7e_lpr4m.py 8
-_base_ = ['./dab-detr_r50_8xb2-20e_lpr4m.py']
+_base_ = ['./dab-detr_r50_8xb8-20e_lpr4m.py']
 
 model = dict(
     type='TransVODLite',
@@ -13,7 +17,7 @@ model = dict(
     temporal_cfg=dict(num_heads=8, feedforward_channels=1024, dropout=0.1),
     freeze_detector=True,
     data_preprocessor=dict(type='TrackDataPreprocessor'))
-load_from = 'work_dirs/dab-detr_r50_8xb2-20e_lpr4m/epoch_20.pth'
+load_from = 'work_dirs/dab-detr_r50_8xb8-20e_lpr4m/epoch_20.pth'
 
 
 train_pipeline = [

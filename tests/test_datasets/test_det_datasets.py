@@ -8,11 +8,9 @@ import pytest
 from mmdet.registry import DATASETS
 from mmengine.registry import DefaultScope
 
-from lpr.datasets import (convert_test, convert_training, find_annotation,
-                          load_frame_boxes, load_training_videoinfo)
-from lpr.datasets.toy import CATEGORIES
-
-CLASSES = tuple(c.name_en for c in CATEGORIES)
+from lpr.datasets import (AnnotationError, convert_test, convert_training,
+                          find_annotation, load_frame_boxes,
+                          load_training_videoinfo)
 
 
 @pytest.fixture(scope='module')
@@ -21,7 +19,6 @@ def det_root(toy_root, tmp_path_factory):
     shutil.copytree(toy_root, root)
     convert_training(root, osp.join(root, 'annotations', 'train34.json'), 34)
     convert_test(root, osp.join(root, 'annotations', 'test1.json'), 1)
-    convert_test(root, osp.join(root, 'annotations', 'test34.json'), 34)
     return root
 
 
@@ -38,7 +35,12 @@ def test_training_frames_boxes_and_types(det_root):
     assert len(coco['images']) == sum(len(r.frame_ids) for r in rows)
     assert len(coco['annotations']) == sum(
         1 for r in rows for b in r.boxes if b)
-    assert len(coco['categories']) == 34
+    # The categories the rows name, with their names.
+    assert coco['categories'] == [
+        dict(id=cid + 1, name=name, lpr4m_id=cid)
+        for cid, name in sorted({(r.category_id, r.category_name)
+                                 for r in rows})
+    ]
     by_clip = {r.video_id: r for r in rows}
     images = {im['id']: im for im in coco['images']}
     for ann in coco['annotations']:
@@ -60,10 +62,20 @@ def test_test_frames_keep_every_gt_box(det_root):
     assert len(coco['annotations']) == sum(len(b) for b in boxes.values())
     assert {c['name'] for c in coco['categories']} == {'intended product'}
     assert all(im['visible_duration'] for im in coco['images'])
-    assert len(load(det_root, 'test34.json')['categories']) == 34
+
+
+def test_test_categories_must_be_training_categories(det_root, tmp_path):
+    """The toy's test clips name categories (its diversity file); the
+    tests preset's test lives have categories no training row has, so the
+    detector would have no class for them."""
+    with pytest.raises(AnnotationError, match='not among the training '
+                       'categories'):
+        convert_test(det_root, str(tmp_path / 'test34.json'), 34)
 
 
 def test_mmdet_reads_frames_and_clips(det_root):
+    classes = tuple(
+        c['name'] for c in load(det_root, 'train34.json')['categories'])
     with DefaultScope.overwrite_default_scope('mmdet'):
         sd = DATASETS.build(
             dict(
@@ -71,7 +83,7 @@ def test_mmdet_reads_frames_and_clips(det_root):
                 data_root=det_root,
                 ann_file='annotations/train34.json',
                 data_prefix=dict(img=''),
-                metainfo=dict(classes=CLASSES),
+                metainfo=dict(classes=classes),
                 filter_cfg=dict(filter_empty_gt=False),
                 pipeline=[
                     dict(type='LoadImageFromFile'),
@@ -84,7 +96,7 @@ def test_mmdet_reads_frames_and_clips(det_root):
                 data_root=det_root,
                 ann_file='annotations/train34.json',
                 data_prefix=dict(img_path=''),
-                metainfo=dict(classes=CLASSES),
+                metainfo=dict(classes=classes),
                 pipeline=[
                     dict(type='ClipFrameSample', num_frames=3),
                     dict(
@@ -98,6 +110,12 @@ def test_mmdet_reads_frames_and_clips(det_root):
                 ]))
     coco = load(det_root, 'train34.json')
     assert len(sd) == len(coco['images'])
+    # Each named category is a class with boxes.
+    labels = {
+        x['bbox_label']
+        for i in range(len(sd)) for x in sd.get_data_info(i)['instances']
+    }
+    assert labels == set(range(len(classes)))
     assert len(md) == len(coco['videos'])
     sample = md[0]
     assert type(sample['data_samples']).__name__ == 'TrackDataSample'

@@ -13,6 +13,7 @@ from mmpretrain.registry import DATASETS
 import lpr  # noqa: F401
 from lpr.datasets import convert_test, find_annotation, load_frame_boxes
 from lpr.evaluation import IntendedProductMetric, IPDBoxDumper
+from lpr.evaluation.metrics.ipd_metric import merge_classes
 
 
 @pytest.fixture(scope='module')
@@ -146,3 +147,107 @@ def test_exported_boxes_round_trip_into_the_retriever(det_root, tmp_path):
     assert info['frame_boxes'][pos] == [[0.25, 0.5, 0.75, 1.0]]
     masks = ds[idx]['data_samples'].patch_masks
     assert masks.shape[-1] == 17 and not masks.all()
+
+
+def test_full_top_k_ap_and_best_box_ap(det_root):
+    """AP counts every box per frame; ``top1/*`` only each frame's best,
+    which can match one GT box per frame at most."""
+    coco = _coco(det_root)
+    gts = _gt_by_image(coco)
+    metric = IntendedProductMetric(
+        ann_file=osp.join(det_root, 'annotations', 'test1.json'))
+    metric.dataset_meta = dict(classes=('intended product', ))
+    for im in coco['images']:
+        boxes = gts.get(im['id'], [])
+        # Every GT box (scores 0.9 > 0.85 > ...) and a false positive that
+        # scores below all of them.
+        sample = _frame_sample(im, boxes + [[0, 0, 2, 2]])
+        n = len(boxes)
+        sample['pred_instances']['scores'] = torch.tensor(
+            [0.9 - 0.05 * i for i in range(n)] + [0.5])
+        metric.process({}, [sample])
+    results = metric.compute_metrics(metric.results)
+    assert results['AP50'] == results['AP'] == 1.0
+    n_boxes = len(coco['annotations'])
+    n_frames = len(gts)
+    assert n_frames < n_boxes, 'the toy test set has frames with 2 boxes'
+    assert results['top1/max_recall'] == pytest.approx(n_frames / n_boxes)
+    # Precision 1 up to the reachable recall, then nothing: the share of
+    # COCO's 101 recall thresholds at or below it.
+    thresholds = np.linspace(.0, 1.00, 101)
+    expected = (thresholds <= n_frames / n_boxes).sum() / 101
+    assert results['top1/AP50'] == pytest.approx(expected)
+    assert results['top1/AP'] == pytest.approx(expected)
+
+
+def test_merge_classes_keeps_each_box_once_with_its_best_score():
+    frame = dict(
+        img_id=1,
+        pred_instances=dict(
+            bboxes=torch.tensor([[0., 0, 1, 1], [0, 0, 1, 1], [1, 1, 2, 2]]),
+            scores=torch.tensor([0.2, 0.7, 0.5]),
+            labels=torch.tensor([0, 3, 1])))
+    merged = merge_classes(frame)['pred_instances']
+    assert merged['bboxes'].tolist() == [[0, 0, 1, 1], [1, 1, 2, 2]]
+    assert merged['scores'].tolist() == pytest.approx([0.7, 0.5])
+    assert merged['labels'].tolist() == [0, 0]
+    assert frame['pred_instances']['labels'].tolist() == [0, 3, 1]
+    empty = dict(pred_instances=dict(bboxes=torch.zeros(0, 4),
+                                     scores=torch.zeros(0),
+                                     labels=torch.zeros(0, dtype=torch.long)))
+    assert len(merge_classes(empty)['pred_instances']['labels']) == 0
+
+
+def test_category_predictions_on_the_one_class_file(det_root):
+    """A detector trained on categories (labels up to 33, one query's box
+    predicted for several) against the one-class test file: merged with
+    ``class_agnostic=True``, refused without."""
+    coco = _coco(det_root)
+    gts = _gt_by_image(coco)
+    ann = osp.join(det_root, 'annotations', 'test1.json')
+
+    def run(metric):
+        metric.dataset_meta = dict(classes=('intended product', ))
+        for im in coco['images']:
+            boxes = gts.get(im['id'], [])
+            sample = _frame_sample(im, boxes + boxes)
+            pred = sample['pred_instances']
+            n = len(boxes)
+            # The same boxes for category 33 (best) and category 5.
+            pred['scores'] = torch.tensor([0.9] * n + [0.3] * n)
+            pred['labels'] = torch.tensor([33] * n + [5] * n)
+            metric.process({}, [sample])
+        return metric.compute_metrics(metric.results)
+
+    results = run(IntendedProductMetric(ann_file=ann, class_agnostic=True))
+    assert results['AP'] == results['AP50'] == 1.0
+    with pytest.raises(ValueError, match='class_agnostic=True'):
+        run(IntendedProductMetric(ann_file=ann))
+
+
+def test_dumper_keeps_the_best_box_or_every_box_above_a_score(
+        det_root, tmp_path):
+    coco = _coco(det_root)
+    im = coco['images'][0]
+    w, h = im['width'], im['height']
+    boxes = [[0, 0, w / 2, h / 2], [w / 2, h / 2, w, h], [0, 0, w / 2, h / 2],
+             [0, 0, w, h]]
+    sample = _frame_sample(im, boxes)
+    sample['pred_instances']['scores'] = torch.tensor([0.2, 0.9, 0.6, 0.1])
+
+    def dump(**kwargs):
+        out = str(tmp_path / 'boxes.json')
+        dumper = IPDBoxDumper(
+            ann_file=osp.join(det_root, 'annotations', 'test1.json'),
+            out_file=out, **kwargs)
+        dumper.process({}, [sample])
+        dumper.compute_metrics(dumper.results)
+        return load_frame_boxes(out)[im['frame_name']]
+
+    assert dump() == [[0.5, 0.5, 1.0, 1.0]]
+    # The duplicate box (0.2 and 0.6) is one box, with its best score.
+    assert dump(max_per_frame=None, score_thr=0.15) == [[0.5, 0.5, 1.0, 1.0],
+                                                        [0.0, 0.0, 0.5, 0.5]]
+    assert len(dump(max_per_frame=None)) == 3
+    with pytest.raises(ValueError, match='max_per_frame'):
+        IPDBoxDumper(ann_file='x.json', out_file='y.json', max_per_frame=0)

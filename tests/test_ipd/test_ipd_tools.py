@@ -51,10 +51,13 @@ def test_sd_then_md_train_test_and_export_boxes(toy_root, tmp_path):
     out = _tool('test.py', SD, osp.join(sd_dir, 'epoch_1.pth'), '--work-dir',
                 sd_dir, '--out-boxes', boxes_file, '--cfg-options', *common)
     assert '| AP | AP50 | AP75 | scale:small' in out
+    # AP on every box per frame, and on the best box only.
+    assert 'ipd/AP: ' in out and 'ipd/top1/AP: ' in out
+    assert 'best box per frame only: AP' in out
     with open(test_ann) as f:
         n_frames = len(json.load(f)['images'])
     boxes = load_frame_boxes(boxes_file)
-    # One box per frame (max_per_img=1), normalised.
+    # One box per frame (the retriever's input), normalised.
     assert len(boxes) == n_frames
     assert all(len(b) == 1 and 0 <= min(b[0]) <= max(b[0]) <= 1
                for b in boxes.values())
@@ -64,7 +67,18 @@ def test_sd_then_md_train_test_and_export_boxes(toy_root, tmp_path):
                 *common, f'load_from={osp.join(sd_dir, "epoch_1.pth")}')
     assert 's0.loss_cls' in out and 's1.loss_iou' in out
     assert 'ipd/AP50' in out
+    # Every box of each frame (max_per_img=10), the source of the
+    # number-of-products split.
+    md_boxes = str(tmp_path / 'md_boxes.json')
     out = _tool('test.py', MD, osp.join(md_dir, 'epoch_1.pth'), '--work-dir',
-                md_dir, '--out-boxes', str(tmp_path / 'md_boxes.json'),
+                md_dir, '--out-boxes', md_boxes, '--boxes-per-frame', '0',
                 '--cfg-options', *common)
-    assert len(load_frame_boxes(str(tmp_path / 'md_boxes.json'))) == n_frames
+    boxes = load_frame_boxes(md_boxes)
+    assert len(boxes) == n_frames
+    assert all(1 < len(b) <= 10 for b in boxes.values())
+    stats = convert_test(root, osp.join(ann, 'numbers.json'), 1,
+                         product_number_boxes=md_boxes)
+    with open(osp.join(ann, 'numbers.json')) as f:
+        videos = json.load(f)['videos']
+    assert stats['clips'] == len(videos)
+    assert {v['product_number'] for v in videos} <= {'medium', 'abundant'}

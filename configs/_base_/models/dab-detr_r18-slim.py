@@ -1,6 +1,7 @@
 # A small DAB-DETR for CPU runs on the toy set: slim ResNet-18, 2+2
-# transformer layers of width 128, 30 queries, one class; the top-scoring
-# box per frame is the prediction.
+# transformer layers of width 128, 30 queries, one class. Every query's box
+# is a prediction (AP); the top-scoring one per frame is the intended
+# product (the retriever's box input).
 embed_dims = 128
 model = dict(
     type='DABDETR',
@@ -81,6 +82,6 @@ model = dict(
                 dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
                 dict(type='IoUCost', iou_mode='giou', weight=2.0)
             ])),
-    # One intended product per frame: the top-scoring box.
-    test_cfg=dict(max_per_img=1))
+    # All 30 queries x 1 class, for AP (COCO counts up to 100 per frame).
+    test_cfg=dict(max_per_img=30))
 

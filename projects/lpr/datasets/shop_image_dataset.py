@@ -5,8 +5,8 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from .categories import class_names, load_categories
 from .clip_index import ClipIndex
-from .toy.categories import CATEGORIES
 
 
 @DATASETS.register_module()
@@ -16,7 +16,9 @@ class LPR4MShopImageDataset(BaseDataset):
     backbone sanity checks and category pre-training.
 
     Each distinct ``image_id`` of the videoinfo rows gives one sample
-    ``dict(img_path, gt_label, image_id)``.
+    ``dict(img_path, gt_label, image_id)``; the label is the category id of
+    the rows. Class names are the rows' category names (``classes[id]``)
+    unless ``metainfo`` gives them.
 
     Args:
         ann_file: a videoinfo file, a glob of part files, or a list.
@@ -26,7 +28,7 @@ class LPR4MShopImageDataset(BaseDataset):
         strict: raise on a malformed annotation row, or skip and count it.
         **kwargs: forwarded to :class:`mmpretrain.datasets.BaseDataset`.
     """
-    METAINFO = dict(classes=tuple(c.name_en for c in CATEGORIES))
+    METAINFO = dict(classes=())
 
     def __init__(self,
                  ann_file: Union[str, Sequence[str]],
@@ -63,6 +65,9 @@ class LPR4MShopImageDataset(BaseDataset):
         # of each image gives its category.
         _, first_row = np.unique(index.arrays['image'], return_index=True)
         categories = index.arrays['category'][first_row]
+        if not self._metainfo.get('classes'):
+            self._metainfo['classes'] = class_names(
+                load_categories(self.ann_file, ids=np.unique(categories)))
         prefix: Optional[str] = self.data_prefix.get('img_path', '')
         return [
             dict(

@@ -9,24 +9,32 @@ from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 from mmdet.registry import METRICS
 
-from .ipd_metric import sample_frames
+from .ipd_metric import merge_classes, sample_frames
 
 
 @METRICS.register_module()
 class IPDBoxDumper(BaseMetric):
     """Collect predicted boxes and write ``{frame_id: [[x1, y1, x2, y2],
-    ...]}`` (normalised, like ``test_frameid2gtbox``), the file that
-    ``LPR4MQueryDataset(box_file=...)`` reads.
+    ...]}`` (normalised, like ``test_frameid2gtbox``).
 
-    Frame ids, widths and heights come from the COCO file written by
-    ``lpr4m_to_coco.py`` (``frame_name`` of each image). Frames without a
-    box above ``score_thr`` are left out (the retriever then uses the whole
-    frame).
+    With the default ``max_per_frame=1`` it is the retriever's box input
+    (``LPR4MQueryDataset(box_file=...)``): each frame's best box, the
+    intended product. With ``max_per_frame=None`` and a ``score_thr`` it
+    holds every box above the score, the source of the number-of-products
+    split (``lpr4m_to_coco.py --product-number-boxes``).
+
+    A box predicted for several classes (a DETR query's top-k entries) is
+    one box. Frame ids, widths and heights come from the COCO file written
+    by ``lpr4m_to_coco.py`` (``frame_name`` of each image). Frames without
+    a box above ``score_thr`` are left out (the retriever then uses the
+    whole frame).
 
     Args:
         ann_file: the COCO file of the frames.
         out_file: the JSON to write.
         score_thr: keep boxes scoring at least this.
+        max_per_frame: keep at most this many best-scoring boxes per frame;
+            ``None`` keeps all.
     """
 
     default_prefix: Optional[str] = 'ipd_boxes'
@@ -35,22 +43,28 @@ class IPDBoxDumper(BaseMetric):
                  ann_file: str,
                  out_file: str,
                  score_thr: float = 0.0,
+                 max_per_frame: Optional[int] = 1,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ann_file = ann_file
         self.out_file = out_file
+        if max_per_frame is not None and max_per_frame < 1:
+            raise ValueError('max_per_frame must be at least 1 or None (all '
+                             f'boxes), got {max_per_frame}')
         self.score_thr = score_thr
+        self.max_per_frame = max_per_frame
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
         # One entry per dataset item (a frame or a clip's frames).
         for sample in data_samples:
             group = []
             for frame in sample_frames(sample):
-                pred = frame['pred_instances']
+                # Best first; a box predicted for several classes once.
+                pred = merge_classes(frame)['pred_instances']
                 keep = pred['scores'] >= self.score_thr
-                group.append(
-                    (frame['img_id'], pred['bboxes'][keep].cpu().tolist()))
+                boxes = pred['bboxes'][keep][:self.max_per_frame]
+                group.append((frame['img_id'], boxes.cpu().tolist()))
             self.results.append(group)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
