@@ -228,13 +228,17 @@ def test_a_test_file_with_categories_fails_with_what_to_use(
     assert missing in msg and 'carry no product category' in msg
     assert 'class_agnostic=True' in msg
     assert 'dab-detr_r50_8xb8-20e_lpr4m.py' in msg
-    with pytest.raises(FileNotFoundError, match='carry no product category'):
-        METRICS.build(dict(type='IntendedProductMetric', ann_file=missing))
-    with pytest.raises(FileNotFoundError, match=r'--classes 1 --splits tr'):
-        METRICS.build(
-            dict(type='IntendedProductMetric',
-                 ann_file=osp.join(root, 'annotations',
-                                   'lpr_det_train_1cls.json')))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        with pytest.raises(FileNotFoundError,
+                           match='carry no product category'):
+            METRICS.build(
+                dict(type='IntendedProductMetric', ann_file=missing))
+        with pytest.raises(FileNotFoundError,
+                           match=r'--classes 1 --splits tr'):
+            METRICS.build(
+                dict(type='IntendedProductMetric',
+                     ann_file=osp.join(root, 'annotations',
+                                       'lpr_det_train_1cls.json')))
 
 
 def _types(coco):
