@@ -236,6 +236,13 @@ def test_detector_boxes_steer_a_box_retriever(toy_live, tmp_path):
     pred = detect(frames, gallery=gallery, topk=2)['predictions'][0]
     assert pred['boxes'] == boxes and all(
         0 <= s <= 1 for s in pred['box_scores'])
+    # Frames encoded one by one (with their own boxes) pool to the same
+    # clip vector.
+    assert detect.caches_frames
+    pooled = detect.pool_frames(detect.encode_frames(frames))
+    assert torch.allclose(pooled.clip_emb, with_boxes.clip_emb, atol=1e-6)
+    assert torch.equal(pooled.clip_valid, with_boxes.clip_valid)
+    assert pooled.metainfo['det_boxes'] == boxes
     # The picture draws the detected boxes on the frames.
     from lpr.visualization.lpr_visualizer import CLIP_BOX_COLOR
     drawn = detect(frames, gallery=gallery, topk=2,

@@ -238,13 +238,18 @@ class LPRInferencer(BaseInferencer):
         kept, frames = reader.read(inds)
         if not frames:
             raise ValueError(f'clip {reader.name} has no readable frame')
-        results = dict(
-            clip_id=reader.name,
-            frame_ids=[reader.frame_ids[i] for i in kept],
-            frame_inds=kept,
-            num_frames=self.sampling.num_frames,
-            num_skipped_frames=len(inds) - len(kept),
-            asr=asr or '')
+        return self._pack_frames(
+            frames,
+            dict(clip_id=reader.name,
+                 frame_ids=[reader.frame_ids[i] for i in kept],
+                 frame_inds=kept,
+                 num_frames=self.sampling.num_frames,
+                 num_skipped_frames=len(inds) - len(kept),
+                 asr=asr or ''))
+
+    def _pack_frames(self, frames: List[np.ndarray], results: dict) -> dict:
+        """Detect (when a detector is set) and pack decoded RGB frames with
+        the query pipeline; ``results`` holds the clip's metainfo."""
         boxes: List = [None] * len(frames)
         if self.detector is not None:
             boxes = self.detector(frames)
@@ -635,6 +640,139 @@ class LPRInferencer(BaseInferencer):
         data = default_collate([self._prepare_clip(frames, asr)])
         with torch.no_grad():
             return self.model.test_step(data)[0]
+
+    @property
+    def caches_frames(self) -> bool:
+        """Whether a clip's encoding can be pooled from frames encoded one
+        by one (:meth:`encode_frames`, :meth:`pool_frames`): the model
+        encodes each frame on its own and pools the clip vector from the
+        per-frame vectors (RICE), it reads no ASR text, and boxes, if any,
+        come from a single-frame detector (a multi-frame detector's box
+        for a frame depends on the other frames of the clip)."""
+        return (hasattr(self.model, 'encode_frames')
+                and hasattr(self.model, 'pool_frames')
+                and getattr(self.model, 'text_encoder', None) is None
+                and not (self.detector is not None and self.detector.video))
+
+    @torch.no_grad()
+    def encode_frames(self,
+                      frames: Sequence[np.ndarray],
+                      frame_ids: Optional[Sequence[str]] = None
+                      ) -> List[DataSample]:
+        """Encode frames one by one, each once, for :meth:`pool_frames`
+        (e.g. the frames of a stream as they arrive).
+
+        Args:
+            frames: N (H, W, 3) RGB uint8 frames.
+            frame_ids: their ids (default ``frame_<i>``).
+
+        Returns:
+            list[DataSample]: per frame, ``frame_emb`` (E,) and
+            ``frame_tokens`` (L, D) of the model's ``encode_frames``,
+            ``patch_mask`` (L,) bool for box-input models, and metainfo
+            ``frame_id``, ``det_box`` and ``det_score``.
+
+        Raises:
+            TypeError: the model cannot pool frames encoded on their own
+                (see :attr:`caches_frames`).
+            ValueError: a frame is not an (H, W, 3) uint8 array.
+        """
+        if not self.caches_frames:
+            raise TypeError(
+                f'{self.config_name}: clips cannot be pooled from frames '
+                'encoded one by one (a model without encode_frames/'
+                'pool_frames, a text model or a multi-frame detector); use '
+                'encode_clip')
+        reader = ClipReader(list(frames), name='clip', frame_ids=frame_ids)
+        _, arrays = reader.read(range(len(reader)))
+        out = []
+        # The query pipeline packs at most T frames at a time.
+        step = self.sampling.num_frames
+        for start in range(0, len(arrays), step):
+            ids = reader.frame_ids[start:start + step]
+            out += self._encode_frame_batch(arrays[start:start + step], ids)
+        return out
+
+    def _encode_frame_batch(self, frames: List[np.ndarray],
+                            frame_ids: List[str]) -> List[DataSample]:
+        """At most ``T`` frames → their per-frame samples."""
+        n = len(frames)
+        packed = self._pack_frames(
+            frames,
+            dict(clip_id='clip', frame_ids=frame_ids,
+                 frame_inds=list(range(n)), num_frames=n,
+                 num_skipped_frames=0, asr=''))
+        data = self.model.data_preprocessor(default_collate([packed]), False)
+        sample = data['data_samples'][0]
+        # The pipeline pads to T frames; only the n real ones are encoded.
+        masks = sample.patch_masks[:n].bool().to(self.device) \
+            if getattr(self.model, 'use_boxes', False) else None
+        emb, tokens = self.model.encode_frames(
+            data['inputs']['frames'][0, :n], masks)
+        out = []
+        for i in range(n):
+            s = DataSample(
+                metainfo=dict(frame_id=frame_ids[i],
+                              det_box=sample.det_boxes[i],
+                              det_score=sample.det_scores[i]))
+            s.set_data(dict(frame_emb=emb[i], frame_tokens=tokens[i]))
+            if masks is not None:
+                s.set_data(dict(patch_mask=masks[i]))
+            out.append(s)
+        return out
+
+    @torch.no_grad()
+    def pool_frames(self, frames: Sequence[DataSample],
+                    clip_id: str = 'clip') -> DataSample:
+        """A clip's encoding from frames encoded by :meth:`encode_frames`:
+        the config's sampling rule picks at most ``T`` of them and the
+        model pools them, which gives :meth:`encode_clip`'s clip embedding
+        for the same frames without encoding any frame again.
+
+        Args:
+            frames: the clip's encoded frames, in time order.
+            clip_id: the clip's name.
+
+        Returns:
+            DataSample: as :meth:`encode_clip`'s, for :meth:`rank`.
+
+        Raises:
+            ValueError: no frame is given.
+        """
+        if not frames:
+            raise ValueError('no frame to pool')
+        inds = uniform_indices(len(frames), self.sampling.num_frames,
+                               self.sampling.rule).tolist()
+        picked = [frames[i] for i in inds]
+        n, t = len(picked), max(self.sampling.num_frames, len(picked))
+        emb = torch.stack([f.frame_emb for f in picked])
+        tokens = torch.stack([f.frame_tokens for f in picked])
+        # Padding frames, as the query pipeline pads a short clip; they
+        # are masked out of the pooling and the tokens' validity.
+        emb = torch.cat([emb, emb.new_zeros((t - n, ) + emb.shape[1:])])
+        tokens = torch.cat(
+            [tokens, tokens.new_zeros((t - n, ) + tokens.shape[1:])])
+        mask = torch.zeros(1, t, dtype=torch.bool, device=emb.device)
+        mask[0, :n] = True
+        masks = None
+        if 'patch_mask' in picked[0]:
+            masks = torch.zeros(1, t, tokens.shape[1], dtype=torch.bool,
+                                device=emb.device)
+            masks[0, :n] = torch.stack([f.patch_mask for f in picked])
+        clip, clip_tokens, valid = self.model.pool_frames(
+            emb, tokens, mask, masks)
+        sample = DataSample(
+            metainfo=dict(
+                clip_id=clip_id,
+                frame_ids=[f.frame_id for f in picked],
+                frame_inds=inds,
+                num_frames=t,
+                det_boxes=[f.det_box for f in picked],
+                det_scores=[f.det_score for f in picked]))
+        sample.set_data(
+            dict(clip_emb=clip[0], clip_tokens=clip_tokens[0],
+                 clip_valid=valid[0], has_frames=True))
+        return sample
 
     def rank(self, clip_sample: DataSample, gallery: GalleryInput,
              topk: int = 5) -> dict:
