@@ -15,7 +15,8 @@ import pytest
 
 from conftest import ROOT, run_env
 from lpr.apis import GalleryIndex, load_test_live
-from apis_fixtures import TOY_CFG, inferencer, rice_ckpt, toy_live  # noqa
+from apis_fixtures import (TOY_CFG, inferencer,  # noqa: F401
+                           rice_ckpt, toy_live)
 
 RETRIEVE = osp.join(ROOT, 'demo/retrieve_demo.py')
 STREAM = osp.join(ROOT, 'demo/stream_demo.py')

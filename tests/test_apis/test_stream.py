@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from lpr.datasets.transforms import uniform_indices
 from lpr.apis import (FrameStream, StreamRecognizer, load_test_live,
                       load_test_query)
-from apis_fixtures import (TOY_CFG, inferencer, rerank_inferencer,  # noqa
+from lpr.datasets.transforms import uniform_indices
+from apis_fixtures import (inferencer, rerank_inferencer,  # noqa: F401
                            rice_ckpt, toy_live)
 
 

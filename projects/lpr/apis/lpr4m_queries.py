@@ -92,7 +92,8 @@ def _clip_dir(data_root: str, clip_id: str) -> str:
     return folder
 
 
-def load_test_query(data_root: str, clip_id: Optional[str] = None) -> LPR4MQuery:
+def load_test_query(data_root: str,
+                    clip_id: Optional[str] = None) -> LPR4MQuery:
     """A test query of ``data_root`` (default: the first of the GT file).
 
     Raises:
