@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'whole frame')
     parser.add_argument('--topk', type=int, default=5,
                         help='shop images to return')
-    parser.add_argument('--out-dir', default='outputs',
+    parser.add_argument('--out-dir', default='work_dirs/demo',
                         help='folder of the picture')
     parser.add_argument('--no-picture', action='store_true',
                         help='print the ranking only')

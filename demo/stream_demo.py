@@ -31,8 +31,8 @@ from typing import Dict, List, Optional
 
 USAGE = ('%(prog)s [VIDEO GALLERY] CONFIG CHECKPOINT [--data-root R '
          '[--live-id ID]] [--every 3] [--window 10] [--topk 1] [--fps 1] '
-         '[--max-steps N] [--device cpu] [--det-config C --det-checkpoint K] '
-         '[--no-cache]')
+         '[--max-steps N] [--device cpu] [--threads N] '
+         '[--det-config C --det-checkpoint K] [--no-cache]')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -62,6 +62,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='stop after this many steps')
     parser.add_argument('--device', help='e.g. cpu or cuda:0 (default: '
                         'cuda when available)')
+    parser.add_argument('--threads', type=int,
+                        help='CPU threads of torch (default: torch\'s; one '
+                        'frame a step gains little from more, and a busy '
+                        'machine loses from them)')
     parser.add_argument('--det-config', help='an intended-product detector '
                         'config (configs/ipd/*.py)')
     parser.add_argument('--det-checkpoint', help='its checkpoint')
@@ -83,7 +87,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     for name in ('every', 'fps'):
         if not getattr(args, name) > 0:
             parser.error(f'--{name} must be positive')
-    for name in ('window', 'topk', 'max_steps'):
+    for name in ('window', 'topk', 'max_steps', 'threads'):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
@@ -126,7 +130,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):
         try:
+            import torch
+
             from lpr.apis import LPRInferencer, StreamRecognizer
+            if args.threads:
+                torch.set_num_threads(args.threads)
             stream, gallery, gt, about = open_stream(args)
             inf = LPRInferencer(args.config, weights=args.checkpoint,
                                 device=args.device,

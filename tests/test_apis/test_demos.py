@@ -94,7 +94,7 @@ def test_stream_demo_on_an_mp4(inferencer, rice_ckpt, toy_live, tmp_path):
     writer.release()
     stdout, _ = run_demo(STREAM, video, index, TOY_CFG, rice_ckpt,
                          '--every', '2', '--window', '4', '--topk', '2',
-                         '--device', 'cpu')
+                         '--device', 'cpu', '--threads', '1')
     lines = stdout.splitlines()
     steps = [STEP_RE.match(ln) for ln in lines if ln.startswith('t=')]
     # 12 s at 1 fps, one frame every 2 s: t = 0, 2, ..., 10.
@@ -184,6 +184,8 @@ def test_demo_errors(rice_ckpt, toy_live, shop, tmp_path, capsys):
          '--every must be positive'),
         (stream, [clip, shop, TOY_CFG, rice_ckpt, '--window', '0'],
          '--window must be >= 1'),
+        (stream, [clip, shop, TOY_CFG, rice_ckpt, '--threads', '0'],
+         '--threads must be >= 1'),
         (stream, [clip, shop, TOY_CFG, rice_ckpt, '--live-id', 'x'],
          '--live-id needs --data-root'),
     ]:

@@ -86,21 +86,21 @@ def test_frame_stream_errors(tmp_path):
         FrameStream(write_frames(tmp_path / 'f', 2), fps=0)
 
 
-@pytest.mark.parametrize('name', ['inferencer', 'rerank_inferencer'],
-                         ids=['embedding', 'rerank'])
-def test_cached_window_ranks_as_the_re_encoded_window(request, toy_live,
-                                                      name):
-    inf = request.getfixturevalue(name)
-    gallery = inf.build_gallery(toy_live['images'], keep_tokens=True)
+def _toy_frames(toy_live, n):
     names = sorted(os.listdir(toy_live['clip_dir']))
     frames = [
-        cv2.imread(osp.join(toy_live['clip_dir'], n))[..., ::-1].copy()
-        for n in names
+        cv2.imread(osp.join(toy_live['clip_dir'], f))[..., ::-1].copy()
+        for f in names
     ]
+    return (frames * n)[:n]
+
+
+def test_cached_window_ranks_as_the_re_encoded_window(inferencer, toy_live):
+    gallery = inferencer.build_gallery(toy_live['images'])
     # Longer than the window, itself longer than the T=8 frames sampled.
-    frames = (frames * 13)[:13]
-    cached = StreamRecognizer(inf, gallery, window=10, topk=3)
-    fresh = StreamRecognizer(inf, gallery, window=10, topk=3,
+    frames = _toy_frames(toy_live, 11)
+    cached = StreamRecognizer(inferencer, gallery, window=9, topk=3)
+    fresh = StreamRecognizer(inferencer, gallery, window=9, topk=3,
                              cache_frames=False)
     assert cached.caching and not fresh.caching
     for i, frame in enumerate(frames):
@@ -108,21 +108,32 @@ def test_cached_window_ranks_as_the_re_encoded_window(request, toy_live,
         b = fresh.step(frame, f'f{i}')
         assert a['image_ids'] == b['image_ids']
         # Frames encoded one at a time or eight at a time differ by float
-        # rounding (z-scored by PMD re-ranking).
-        assert a['scores'] == pytest.approx(b['scores'], abs=1e-3)
+        # rounding.
+        assert a['scores'] == pytest.approx(b['scores'], abs=1e-5)
         assert a['frame_ids'] == b['frame_ids']
-        assert a['window'] == min(i + 1, 10) and a['latency'] > 0
-    # The window's last 10 frames, sampled by the config's rule (8 of 10).
-    window_ids = [f'f{j}' for j in range(3, 13)]
+        assert a['window'] == min(i + 1, 9) and a['latency'] > 0
+    # The window's last 9 frames, sampled by the config's rule (8 of 9).
+    window_ids = [f'f{j}' for j in range(2, 11)]
     assert a['frame_ids'] == [
-        window_ids[j] for j in uniform_indices(10, 8, 'floor')
+        window_ids[j] for j in uniform_indices(9, 8, 'floor')
     ]
-    # The same as ranking the window as a clip.
-    window = inf.encode_clip(frames[-10:])
-    assert inf.rank(window, gallery, 3)['image_ids'] == a['image_ids']
     cached.reset()
     assert len(cached) == 0
     assert cached.step(frames[0])['frame_ids'] == ['frame_0']
+
+
+def test_cached_window_with_pmd_re_ranking(rerank_inferencer, toy_live):
+    inf = rerank_inferencer
+    gallery = inf.build_gallery(toy_live['images'])
+    assert gallery.tokens is not None
+    frames = _toy_frames(toy_live, 11)
+    cached = StreamRecognizer(inf, gallery, window=9, topk=4)
+    for i, frame in enumerate(frames):
+        result = cached.step(frame)
+    expected = inf.rank(inf.encode_clip(frames[-9:]), gallery, 4)
+    assert result['image_ids'] == expected['image_ids']
+    # Float rounding of the per-frame encodings, z-scored by re-ranking.
+    assert result['scores'] == pytest.approx(expected['scores'], abs=1e-3)
 
 
 def test_window_is_re_encoded_when_frames_cannot_be_pooled(
