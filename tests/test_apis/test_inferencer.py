@@ -236,6 +236,23 @@ def test_detector_boxes_steer_a_box_retriever(toy_live, tmp_path):
     pred = detect(frames, gallery=gallery, topk=2)['predictions'][0]
     assert pred['boxes'] == boxes and all(
         0 <= s <= 1 for s in pred['box_scores'])
+    # Frames encoded one by one (with their own boxes) pool to the same
+    # clip vector.
+    assert detect.caches_frames
+    pooled = detect.pool_frames(detect.encode_frames(frames))
+    assert torch.allclose(pooled.clip_emb, with_boxes.clip_emb, atol=1e-6)
+    assert torch.equal(pooled.clip_valid, with_boxes.clip_valid)
+    assert pooled.metainfo['det_boxes'] == boxes
+    # The picture draws the detected boxes on the frames.
+    from lpr.visualization.lpr_visualizer import CLIP_BOX_COLOR
+    drawn = detect(frames, gallery=gallery, topk=2,
+                   show_dir=str(tmp_path))['visualization'][0]
+    near = np.abs(drawn.astype(int) - CLIP_BOX_COLOR).max(axis=2) < 30
+    assert near.sum() > 4 * len(frames)
+    plain = detect.visualizer.draw_retrieval(
+        frames, [frames[0]], [1.0])
+    assert not (np.abs(plain.astype(int) - CLIP_BOX_COLOR).max(axis=2)
+                < 30).any()
 
     # The multi-frame detector sees the clip as one clip.
     md = random_checkpoint(MD_CFG, str(tmp_path / 'md.pth'), scope='mmdet')
@@ -248,33 +265,85 @@ def test_detector_boxes_steer_a_box_retriever(toy_live, tmp_path):
         [None] * len(frames)
 
 
-def test_visualize_calls_the_configured_visualizer(inferencer, toy_live,
-                                                   tmp_path):
+def test_picture_of_a_ranking_frames_the_gt_at_its_rank(inferencer, toy_live,
+                                                       tmp_path):
+    from lpr.visualization import GT_COLOR, LPRVisualizer
+    from lpr.visualization.layout import GAP, LINE, MARGIN
+    assert isinstance(inferencer.visualizer, LPRVisualizer)
+    clip = toy_live['clip_dir']
+    # Shop images given as arrays: the index keeps thumbnails to draw.
+    arrays = [cv2.imread(p)[..., ::-1].copy() for p in toy_live['images']]
+    gallery = inferencer.build_gallery(arrays)
+    assert all(t is not None and t.dtype == torch.uint8 and
+               max(t.shape[:2]) <= 128 for t in gallery.thumbnails)
+    plain = inferencer(clip, gallery=gallery, topk=5)
+    assert plain['visualization'] is None  # nothing asked, nothing drawn
+    ranking = plain['predictions'][0]['image_ids']
+    out_dir = tmp_path / 'pictures'
+    result = inferencer(clip, gallery=gallery, topk=5, show_dir=str(out_dir),
+                        gt_image_ids=[ranking[2]])
+    assert result['predictions'] == plain['predictions']
+    path = out_dir / f'{toy_live["clip_id"]}.png'
+    canvas = cv2.imread(str(path))[..., ::-1]
+    assert np.array_equal(canvas, result['visualization'][0])
+    # Five cells at the bottom; the GT (rank 3) framed in green.
+    size = inferencer.visualizer.tile_size
+    y0 = canvas.shape[0] - MARGIN - 2 * LINE - size
+    ys, xs = np.nonzero((canvas[y0:y0 + size] == GT_COLOR).all(axis=2))
+    x0 = MARGIN + 2 * (size + GAP)
+    assert (xs.min(), xs.max()) == (x0, x0 + size - 1)
+    assert (ys.min(), ys.max()) == (0, size - 1)
+    assert canvas.shape[1] >= 2 * MARGIN + 5 * size + 4 * GAP
+    # The thumbnails are drawn: the cells are not the grey placeholder.
+    assert canvas[y0 + size // 2, MARGIN:MARGIN + size].std() > 5
+
+    # Shop images from files (a saved index), mmdet's out_dir, no GT.
+    index = str(tmp_path / 'shop.pth')
+    inferencer.build_gallery(toy_live['images'], out_file=index)
+    again = inferencer(clip, gallery=index, topk=2, out_dir=str(tmp_path))
+    canvas = again['visualization'][0]
+    assert osp.isfile(tmp_path / f'{toy_live["clip_id"]}.png')
+    assert not (canvas == GT_COLOR).all(axis=2).any()
+    # One GT list per clip, checked against the number of clips.
+    both = inferencer([clip, clip], gallery=gallery, topk=3,
+                      show_dir=str(tmp_path / 'two'),
+                      gt_image_ids=[[ranking[0]], ['not-an-id']])
+    assert len(both['visualization']) == 2
+    with pytest.raises(ValueError, match='one list of image ids per clip'):
+        inferencer([clip, clip], gallery=gallery, show_dir=str(tmp_path),
+                   gt_image_ids=[['a'], ['b'], ['c']])
+
+
+def test_visualize_calls_draw_retrieval(inferencer, toy_live, tmp_path):
     gallery = inferencer.build_gallery(toy_live['images'])
     calls = []
 
     class Recorder:
 
-        def draw_retrieval(self, frames, data_sample, shop_images, show,
-                           wait_time, out_file):
-            calls.append((frames, data_sample, shop_images, out_file))
+        def draw_retrieval(self, frames, gallery_images, scores, **kwargs):
+            calls.append((frames, gallery_images, scores, kwargs))
             return 'picture'
 
-    assert inferencer.visualizer is None  # the toy config has none
+    visualizer = inferencer.visualizer
     try:
         inferencer.visualizer = Recorder()
         result = inferencer(toy_live['clip_dir'], gallery=gallery, topk=2,
-                            out_dir=str(tmp_path))
+                            show_dir=str(tmp_path), gt_image_ids='x')
     finally:
-        inferencer.visualizer = None
+        inferencer.visualizer = visualizer
     assert result['visualization'] == ['picture']
-    frames, sample, shop, out_file = calls[0]
-    assert len(frames) == len(sample.metainfo['frame_ids'])
+    pred = result['predictions'][0]
+    frames, shop, scores, kwargs = calls[0]
+    assert len(frames) == len(pred['frame_ids'])
     assert frames[0].dtype == np.uint8 and frames[0].shape[2] == 3
     assert len(shop) == 2 and shop[0].shape[2] == 3
-    assert out_file == osp.join(str(tmp_path),
-                                f'{toy_live["clip_id"]}.png')
-    assert sample.pred_image_ids == result['predictions'][0]['image_ids']
+    assert scores == pytest.approx(pred['scores'], abs=1e-5)
+    assert kwargs['image_ids'] == pred['image_ids']
+    assert kwargs['gt_image_ids'] == ['x']
+    assert kwargs['frame_boxes'] is None  # no detector
+    assert kwargs['title'].startswith(toy_live['clip_id'])
+    assert kwargs['out_file'] == osp.join(str(tmp_path),
+                                          f'{toy_live["clip_id"]}.png')
 
 
 def test_rice_predict_returns_data_samples():

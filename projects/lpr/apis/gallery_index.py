@@ -4,10 +4,16 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import mmcv
+import numpy as np
 import torch
+
+from .inputs import read_image
 
 INDEX_FORMAT = 'lpr-gallery-index'
 INDEX_VERSION = 1
+# Longest side of the thumbnails kept for images given as arrays.
+THUMBNAIL_SIZE = 128
 
 
 class GalleryMismatchError(ValueError):
@@ -32,6 +38,19 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def make_thumbnail(image: np.ndarray,
+                   size: int = THUMBNAIL_SIZE) -> torch.Tensor:
+    """An (H, W, 3) uint8 RGB image → an (h, w, 3) uint8 tensor whose
+    longest side is at most ``size`` (the aspect ratio kept)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, size / max(h, w))
+    if scale < 1.0:
+        image = mmcv.imresize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation='area')
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.uint8))
+
+
 class GalleryIndex:
     """Encoded shop images of one gallery.
 
@@ -44,6 +63,9 @@ class GalleryIndex:
         sources: per image, the file it was read from (``None`` for
             arrays), for pictures of a ranking.
         meta: anything else worth keeping (config name, pipeline...).
+        thumbnails: per image, an (h, w, 3) uint8 RGB tensor (see
+            :func:`make_thumbnail`) or ``None``: what pictures of a ranking
+            show of images that have no source file.
 
     Raises:
         ValueError: the ids are not unique or the shapes disagree.
@@ -55,7 +77,9 @@ class GalleryIndex:
                  weights_sha256: str,
                  tokens: Optional[torch.Tensor] = None,
                  sources: Optional[Sequence[Optional[str]]] = None,
-                 meta: Optional[dict] = None) -> None:
+                 meta: Optional[dict] = None,
+                 thumbnails: Optional[Sequence[Optional[torch.Tensor]]] = None
+                 ) -> None:
         self.image_ids: List[str] = [str(i) for i in image_ids]
         if len(set(self.image_ids)) != len(self.image_ids):
             seen, dup = set(), None
@@ -81,6 +105,18 @@ class GalleryIndex:
         if len(self.sources) != len(self.image_ids):
             raise ValueError(f'{len(self.sources)} sources for '
                              f'{len(self.image_ids)} images')
+        self.thumbnails: List[Optional[torch.Tensor]] = list(
+            thumbnails) if thumbnails is not None else [None] * len(
+                self.image_ids)
+        if len(self.thumbnails) != len(self.image_ids):
+            raise ValueError(f'{len(self.thumbnails)} thumbnails for '
+                             f'{len(self.image_ids)} images')
+        for i, t in zip(self.image_ids, self.thumbnails):
+            if t is not None and (not torch.is_tensor(t) or t.dim() != 3
+                                  or t.shape[2] != 3
+                                  or t.dtype != torch.uint8):
+                raise ValueError(f'the thumbnail of {i!r} is not an '
+                                 '(h, w, 3) uint8 tensor')
         self.meta = dict(meta or {})
         self._on_device: Dict[str, Tuple] = {}
 
@@ -124,6 +160,19 @@ class GalleryIndex:
             self._on_device[key] = (self.embeddings.to(device), tokens)
         return self._on_device[key]
 
+    def picture(self, row: int) -> Optional[np.ndarray]:
+        """What a picture of a ranking shows of gallery row ``row``: its
+        source file, else its thumbnail, as an (H, W, 3) uint8 RGB array;
+        ``None`` when neither can be read (e.g. an index moved to a
+        machine without its image files)."""
+        source = self.sources[row]
+        if source and osp.isfile(source):
+            img = read_image(source)
+            if img is not None:
+                return img
+        thumb = self.thumbnails[row]
+        return None if thumb is None else thumb.numpy()
+
     def save(self, path: str) -> None:
         """Write the index (a ``torch.save`` file of tensors and lists)."""
         folder = osp.dirname(osp.abspath(path))
@@ -137,6 +186,7 @@ class GalleryIndex:
                 tokens=None if self.tokens is None else self.tokens.cpu(),
                 weights_sha256=self.weights_sha256,
                 sources=self.sources,
+                thumbnails=self.thumbnails,
                 meta=self.meta), path)
 
     @classmethod
@@ -161,4 +211,4 @@ class GalleryIndex:
                              f'{INDEX_VERSION}')
         return cls(data['image_ids'], data['embeddings'],
                    data['weights_sha256'], data['tokens'], data['sources'],
-                   data['meta'])
+                   data['meta'], data.get('thumbnails'))

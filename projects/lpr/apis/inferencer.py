@@ -17,15 +17,18 @@ from mmpretrain.structures import DataSample
 
 from ..datasets.boxes import normalise_boxes
 from ..datasets.transforms import uniform_indices
+from ..engine.retrieval_visualization_hook import gt_rank
 from ..utils.progress import ProgressBar
 from .frame_detector import FrameDetector
-from .gallery_index import GalleryIndex, weights_sha256
+from .gallery_index import GalleryIndex, make_thumbnail, weights_sha256
 from .inputs import (ClipInput, ClipReader, ImageInput, list_images,
                      load_image)
 from .model_index import list_models, resolve_config
 from .test_pipelines import clip_pipeline, image_pipeline
 
 GalleryInput = Union[GalleryIndex, str, os.PathLike, Sequence[ImageInput]]
+# What a picture shows for a shop image that cannot be read.
+MISSING_IMAGE = (200, 200, 200)
 
 
 def check_topk(topk: Any) -> int:
@@ -92,7 +95,9 @@ class LPRInferencer(BaseInferencer):
 
     preprocess_kwargs: set = {'asr'}
     forward_kwargs: set = set()
-    visualize_kwargs: set = {'show', 'wait_time', 'out_dir'}
+    visualize_kwargs: set = {
+        'show', 'wait_time', 'show_dir', 'out_dir', 'gt_image_ids'
+    }
     postprocess_kwargs: set = set()
 
     def __init__(self,
@@ -173,15 +178,30 @@ class LPRInferencer(BaseInferencer):
         return self._prepare_clip
 
     def _init_visualizer(self, cfg: Config):
-        """The config's ``visualizer``, if it has one."""
-        vis_cfg = cfg.get('visualizer')
-        if not vis_cfg:
-            return None
+        """The config's ``visualizer`` when it draws rankings
+        (``draw_retrieval``), else an :class:`~lpr.visualization.
+        LPRVisualizer`. Pictures are written by :meth:`visualize` itself,
+        so the visualizer gets no storage backend."""
         from mmpretrain.registry import VISUALIZERS
-        vis_cfg = copy.deepcopy(vis_cfg)
-        vis_cfg['name'] = f'lpr_inferencer_{id(self)}'
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            return VISUALIZERS.build(vis_cfg)
+
+        from ..visualization import LPRVisualizer
+        name = f'lpr_inferencer_{id(self)}'
+        vis_cfg = copy.deepcopy(cfg.get('visualizer') or {})
+        if vis_cfg:
+            vis_cfg.pop('vis_backends', None)
+            vis_cfg.pop('save_dir', None)
+            vis_cfg['name'] = name
+            with DefaultScope.overwrite_default_scope('mmpretrain'):
+                visualizer = VISUALIZERS.build(vis_cfg)
+            if hasattr(visualizer, 'draw_retrieval'):
+                return visualizer
+            print_log(
+                f'LPRInferencer: the config\'s {type(visualizer).__name__} '
+                'cannot draw rankings; drawing with LPRVisualizer',
+                logger='current',
+                level=logging.WARNING)
+            name += '_lpr'
+        return LPRVisualizer(name=name)
 
     # ------------------------------------------------------------ inputs
     def _inputs_to_list(self, inputs) -> list:
@@ -218,13 +238,18 @@ class LPRInferencer(BaseInferencer):
         kept, frames = reader.read(inds)
         if not frames:
             raise ValueError(f'clip {reader.name} has no readable frame')
-        results = dict(
-            clip_id=reader.name,
-            frame_ids=[reader.frame_ids[i] for i in kept],
-            frame_inds=kept,
-            num_frames=self.sampling.num_frames,
-            num_skipped_frames=len(inds) - len(kept),
-            asr=asr or '')
+        return self._pack_frames(
+            frames,
+            dict(clip_id=reader.name,
+                 frame_ids=[reader.frame_ids[i] for i in kept],
+                 frame_inds=kept,
+                 num_frames=self.sampling.num_frames,
+                 num_skipped_frames=len(inds) - len(kept),
+                 asr=asr or ''))
+
+    def _pack_frames(self, frames: List[np.ndarray], results: dict) -> dict:
+        """Detect (when a detector is set) and pack decoded RGB frames with
+        the query pipeline; ``results`` holds the clip's metainfo."""
         boxes: List = [None] * len(frames)
         if self.detector is not None:
             boxes = self.detector(frames)
@@ -277,7 +302,8 @@ class LPRInferencer(BaseInferencer):
 
         Returns:
             GalleryIndex: embeddings (N, E), tokens (N, Lq, D) or ``None``,
-            ids, sources and the model's weights hash.
+            ids, sources (image files), thumbnails (of images given as
+            arrays) and the model's weights hash.
 
         Raises:
             ValueError: no image, an unreadable image, or repeated ids.
@@ -307,15 +333,18 @@ class LPRInferencer(BaseInferencer):
             keep_tokens = self.model.rerank_top_k > 1
         titles = titles or {}
         emb, tok = [], []
+        thumbnails: List[Optional[torch.Tensor]] = []
         bar = ProgressBar(len(images), desc='encoding gallery',
                           unit='images') if len(images) > batch_size else None
         for s in range(0, len(images), batch_size):
-            batch = [
-                self._prepare_image(
-                    load_image(images[i], f'gallery image {ids[i]}'), ids[i],
-                    titles.get(ids[i], ''))
-                for i in range(s, min(s + batch_size, len(images)))
-            ]
+            batch = []
+            for i in range(s, min(s + batch_size, len(images))):
+                img = load_image(images[i], f'gallery image {ids[i]}')
+                # Images without a file keep a thumbnail for pictures.
+                thumbnails.append(
+                    make_thumbnail(img) if sources[i] is None else None)
+                batch.append(
+                    self._prepare_image(img, ids[i], titles.get(ids[i], '')))
             outs = self.model.test_step(default_collate(batch))
             emb.append(torch.stack([o.image_emb for o in outs]).float().cpu())
             if keep_tokens:
@@ -325,7 +354,7 @@ class LPRInferencer(BaseInferencer):
         index = GalleryIndex(
             ids, torch.cat(emb), self.weights_sha256,
             torch.cat(tok) if keep_tokens else None, sources,
-            dict(config=self.config_name))
+            dict(config=self.config_name), thumbnails)
         if out_file:
             index.save(out_file)
         return index
@@ -434,47 +463,99 @@ class LPRInferencer(BaseInferencer):
                   gallery: Optional[GalleryIndex] = None,
                   show: bool = False,
                   wait_time: float = 0.,
-                  out_dir: str = '') -> Optional[List[Any]]:
-        """Draw each ranking with the config's visualizer.
+                  show_dir: str = '',
+                  out_dir: str = '',
+                  gt_image_ids=None) -> Optional[List[np.ndarray]]:
+        """Draw each ranking with the visualizer's ``draw_retrieval``: the
+        clip's sampled frames (with the detected boxes when a detector
+        runs) above its top-k shop images with their ranks, scores and
+        ids; a green frame marks a ground-truth image.
 
-        Drawing is the visualizer's ``draw_retrieval``; when the config
-        has no visualizer providing it, nothing is drawn and ``None`` is
-        returned. It is called as::
+        Nothing is drawn (``None`` is returned) unless ``show`` or a folder
+        is given. Shop images come from the gallery's source files, else
+        its thumbnails (images given as arrays); an image with neither is
+        drawn grey.
 
-            visualizer.draw_retrieval(
-                frames,          # list of (H, W, 3) RGB uint8 sampled frames
-                data_sample,     # the clip's DataSample (pred_image_ids,
-                                 # pred_scores, metainfo frame_ids, det_boxes)
-                shop_images=..., # per ranked image, (H, W, 3) RGB uint8 or
-                                 # None (index built from arrays)
-                show=show, wait_time=wait_time, out_file=out_file)
+        Args:
+            inputs: the clips, as given to :meth:`__call__`.
+            preds: their ranked samples (see :meth:`forward`).
+            gallery: the index they were ranked against.
+            show: display each picture.
+            wait_time: how long each is displayed (s).
+            show_dir: write ``<show_dir>/<clip_id>.png``.
+            out_dir: the same as ``show_dir`` (mmdet's name).
+            gt_image_ids: the ground-truth image ids: one list for every
+                clip (e.g. of a single clip), or one list per clip.
 
-        with ``out_file = <out_dir>/<clip_id>.png`` (``None`` without
-        ``out_dir``).
+        Returns:
+            list[np.ndarray] | None: per clip, the (H, W, 3) uint8 RGB
+            picture.
+
+        Raises:
+            ValueError: ``gt_image_ids`` does not give one list per clip.
         """
-        draw = getattr(self.visualizer, 'draw_retrieval', None)
-        if draw is None:
-            if show or out_dir:
-                print_log(
-                    'LPRInferencer: the config has no visualizer with '
-                    'draw_retrieval; nothing is drawn',
-                    logger='current',
-                    level=logging.WARNING)
+        folder = show_dir or out_dir
+        if not (show or folder):
             return None
+        gts = self._per_clip(gt_image_ids, len(preds))
         pictures = []
-        for clip, sample in zip(inputs, preds):
+        for clip, sample, gt in zip(inputs, preds, gts):
             _, frames = self._reader(clip).read(sample.frame_inds)
-            shop = []
-            for row in sample.pred_rows.tolist():
-                source = gallery.sources[row] if gallery is not None \
-                    else None
-                shop.append(load_image(source) if source else None)
-            out_file = osp.join(out_dir, f'{sample.clip_id}.png') \
-                if out_dir else None
-            pictures.append(
-                draw(frames, sample, shop_images=shop, show=show,
-                     wait_time=wait_time, out_file=out_file))
+            det_boxes = sample.metainfo.get('det_boxes') or []
+            boxes = [
+                np.asarray([b], np.float32) if b else None
+                for b in det_boxes
+            ] if self.detector is not None and len(det_boxes) == len(
+                frames) else None
+            shop = [
+                self._shop_picture(gallery, r)
+                for r in sample.pred_rows.tolist()
+            ]
+            ranking = list(sample.pred_image_ids)
+            title = str(sample.clip_id)
+            if gt:
+                rank = gt_rank(ranking, gt)
+                title += f': GT at rank {rank} of {len(ranking)}' if rank \
+                    else f': GT not in the top {len(ranking)}'
+            out_file = osp.join(folder, f'{sample.clip_id}.png') \
+                if folder else None
+            picture = self.visualizer.draw_retrieval(
+                frames, shop, sample.pred_scores.tolist(),
+                image_ids=ranking, frame_boxes=boxes, gt_image_ids=gt,
+                title=title, out_file=out_file)
+            if show:
+                self.visualizer.show(picture, win_name=title,
+                                     wait_time=wait_time)
+            pictures.append(picture)
         return pictures
+
+    @staticmethod
+    def _per_clip(gt_image_ids, num_clips: int) -> List[List[str]]:
+        """``gt_image_ids`` (``None``, one id, a list of ids for every
+        clip, or a list of lists, one per clip) → one list per clip."""
+        if gt_image_ids is None:
+            return [[] for _ in range(num_clips)]
+        if isinstance(gt_image_ids, str):
+            return [[gt_image_ids] for _ in range(num_clips)]
+        gt = list(gt_image_ids)
+        if all(isinstance(g, str) for g in gt):
+            return [list(gt) for _ in range(num_clips)]
+        if len(gt) != num_clips or not all(
+                isinstance(g, (list, tuple)) for g in gt):
+            raise ValueError(
+                'gt_image_ids is a list of image ids, or one list of image '
+                f'ids per clip ({num_clips} clips)')
+        return [[str(i) for i in g] for g in gt]
+
+    def _shop_picture(self, gallery: Optional[GalleryIndex],
+                      row: int) -> np.ndarray:
+        img = gallery.picture(row) if gallery is not None else None
+        if img is None:
+            size = self.visualizer.tile_size if hasattr(
+                self.visualizer, 'tile_size') else 64
+            img = np.empty((size, size, 3), np.uint8)
+            img[:] = MISSING_IMAGE
+        return img
 
     def postprocess(self,
                     preds: List[DataSample],
@@ -521,11 +602,13 @@ class LPRInferencer(BaseInferencer):
             return_datasamples: return the data samples instead of dicts.
             batch_size: clips per forward pass.
             **kwargs: ``asr`` (preprocess) and ``show``, ``wait_time``,
-                ``out_dir`` (visualize).
+                ``show_dir`` (or ``out_dir``), ``gt_image_ids``
+                (visualize, see :meth:`visualize`).
 
         Returns:
             dict: ``predictions`` (per clip, see :meth:`prediction`) and
-            ``visualization`` (``None`` without a visualizer).
+            ``visualization`` (per clip, the picture; ``None`` unless
+            ``show`` or ``show_dir`` is given).
         """
         index = self.load_gallery(gallery)
         topk = check_topk(topk)
@@ -557,6 +640,139 @@ class LPRInferencer(BaseInferencer):
         data = default_collate([self._prepare_clip(frames, asr)])
         with torch.no_grad():
             return self.model.test_step(data)[0]
+
+    @property
+    def caches_frames(self) -> bool:
+        """Whether a clip's encoding can be pooled from frames encoded one
+        by one (:meth:`encode_frames`, :meth:`pool_frames`): the model
+        encodes each frame on its own and pools the clip vector from the
+        per-frame vectors (RICE), it reads no ASR text, and boxes, if any,
+        come from a single-frame detector (a multi-frame detector's box
+        for a frame depends on the other frames of the clip)."""
+        return (hasattr(self.model, 'encode_frames')
+                and hasattr(self.model, 'pool_frames')
+                and getattr(self.model, 'text_encoder', None) is None
+                and not (self.detector is not None and self.detector.video))
+
+    @torch.no_grad()
+    def encode_frames(self,
+                      frames: Sequence[np.ndarray],
+                      frame_ids: Optional[Sequence[str]] = None
+                      ) -> List[DataSample]:
+        """Encode frames one by one, each once, for :meth:`pool_frames`
+        (e.g. the frames of a stream as they arrive).
+
+        Args:
+            frames: N (H, W, 3) RGB uint8 frames.
+            frame_ids: their ids (default ``frame_<i>``).
+
+        Returns:
+            list[DataSample]: per frame, ``frame_emb`` (E,) and
+            ``frame_tokens`` (L, D) of the model's ``encode_frames``,
+            ``patch_mask`` (L,) bool for box-input models, and metainfo
+            ``frame_id``, ``det_box`` and ``det_score``.
+
+        Raises:
+            TypeError: the model cannot pool frames encoded on their own
+                (see :attr:`caches_frames`).
+            ValueError: a frame is not an (H, W, 3) uint8 array.
+        """
+        if not self.caches_frames:
+            raise TypeError(
+                f'{self.config_name}: clips cannot be pooled from frames '
+                'encoded one by one (a model without encode_frames/'
+                'pool_frames, a text model or a multi-frame detector); use '
+                'encode_clip')
+        reader = ClipReader(list(frames), name='clip', frame_ids=frame_ids)
+        _, arrays = reader.read(range(len(reader)))
+        out = []
+        # The query pipeline packs at most T frames at a time.
+        step = self.sampling.num_frames
+        for start in range(0, len(arrays), step):
+            ids = reader.frame_ids[start:start + step]
+            out += self._encode_frame_batch(arrays[start:start + step], ids)
+        return out
+
+    def _encode_frame_batch(self, frames: List[np.ndarray],
+                            frame_ids: List[str]) -> List[DataSample]:
+        """At most ``T`` frames → their per-frame samples."""
+        n = len(frames)
+        packed = self._pack_frames(
+            frames,
+            dict(clip_id='clip', frame_ids=frame_ids,
+                 frame_inds=list(range(n)), num_frames=n,
+                 num_skipped_frames=0, asr=''))
+        data = self.model.data_preprocessor(default_collate([packed]), False)
+        sample = data['data_samples'][0]
+        # The pipeline pads to T frames; only the n real ones are encoded.
+        masks = sample.patch_masks[:n].bool().to(self.device) \
+            if getattr(self.model, 'use_boxes', False) else None
+        emb, tokens = self.model.encode_frames(
+            data['inputs']['frames'][0, :n], masks)
+        out = []
+        for i in range(n):
+            s = DataSample(
+                metainfo=dict(frame_id=frame_ids[i],
+                              det_box=sample.det_boxes[i],
+                              det_score=sample.det_scores[i]))
+            s.set_data(dict(frame_emb=emb[i], frame_tokens=tokens[i]))
+            if masks is not None:
+                s.set_data(dict(patch_mask=masks[i]))
+            out.append(s)
+        return out
+
+    @torch.no_grad()
+    def pool_frames(self, frames: Sequence[DataSample],
+                    clip_id: str = 'clip') -> DataSample:
+        """A clip's encoding from frames encoded by :meth:`encode_frames`:
+        the config's sampling rule picks at most ``T`` of them and the
+        model pools them, which gives :meth:`encode_clip`'s clip embedding
+        for the same frames without encoding any frame again.
+
+        Args:
+            frames: the clip's encoded frames, in time order.
+            clip_id: the clip's name.
+
+        Returns:
+            DataSample: as :meth:`encode_clip`'s, for :meth:`rank`.
+
+        Raises:
+            ValueError: no frame is given.
+        """
+        if not frames:
+            raise ValueError('no frame to pool')
+        inds = uniform_indices(len(frames), self.sampling.num_frames,
+                               self.sampling.rule).tolist()
+        picked = [frames[i] for i in inds]
+        n, t = len(picked), max(self.sampling.num_frames, len(picked))
+        emb = torch.stack([f.frame_emb for f in picked])
+        tokens = torch.stack([f.frame_tokens for f in picked])
+        # Padding frames, as the query pipeline pads a short clip; they
+        # are masked out of the pooling and the tokens' validity.
+        emb = torch.cat([emb, emb.new_zeros((t - n, ) + emb.shape[1:])])
+        tokens = torch.cat(
+            [tokens, tokens.new_zeros((t - n, ) + tokens.shape[1:])])
+        mask = torch.zeros(1, t, dtype=torch.bool, device=emb.device)
+        mask[0, :n] = True
+        masks = None
+        if 'patch_mask' in picked[0]:
+            masks = torch.zeros(1, t, tokens.shape[1], dtype=torch.bool,
+                                device=emb.device)
+            masks[0, :n] = torch.stack([f.patch_mask for f in picked])
+        clip, clip_tokens, valid = self.model.pool_frames(
+            emb, tokens, mask, masks)
+        sample = DataSample(
+            metainfo=dict(
+                clip_id=clip_id,
+                frame_ids=[f.frame_id for f in picked],
+                frame_inds=inds,
+                num_frames=t,
+                det_boxes=[f.det_box for f in picked],
+                det_scores=[f.det_score for f in picked]))
+        sample.set_data(
+            dict(clip_emb=clip[0], clip_tokens=clip_tokens[0],
+                 clip_valid=valid[0], has_frames=True))
+        return sample
 
     def rank(self, clip_sample: DataSample, gallery: GalleryInput,
              topk: int = 5) -> dict:

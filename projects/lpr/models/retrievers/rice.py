@@ -141,8 +141,46 @@ class RICE(BaseModel):
         flat_mask = None
         if patch_masks is not None:
             flat_mask = patch_masks.flatten(0, 1)
-        g, tokens = self._encode(frames.flatten(0, 1), flat_mask)
-        return self._clip_outputs(g, tokens, frame_mask, patch_masks)
+        g, tokens = self.encode_frames(frames.flatten(0, 1), flat_mask)
+        return self.pool_frames(g, tokens, frame_mask, patch_masks)
+
+    def encode_frames(
+        self,
+        frames: torch.Tensor,
+        patch_masks: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encode frames one by one (each frame's outputs depend on that
+        frame only, so a stream can encode each new frame once and
+        :meth:`pool_frames` any window of them).
+
+        Args:
+            frames: (N, 3, H, W) normalised frames.
+            patch_masks: (N, L) bool box masks (box mode) or ``None``.
+
+        Returns:
+            tuple: per-frame global embeddings (N, E), not normalised, and
+            tokens (N, L, D).
+        """
+        return self._encode(frames, patch_masks)
+
+    def pool_frames(
+        self, frame_emb: torch.Tensor, frame_tokens: torch.Tensor,
+        frame_mask: torch.Tensor, patch_masks: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clip outputs from per-frame outputs of :meth:`encode_frames`.
+
+        Args:
+            frame_emb: (B·T, E) per-frame embeddings.
+            frame_tokens: (B·T, L, D) per-frame tokens.
+            frame_mask: (B, T) bool, True for real frames.
+            patch_masks: (B, T, L) bool box masks or ``None``.
+
+        Returns:
+            tuple: clip embeddings (B, E) (``icl_head.pool_clip``), frame
+            tokens (B, T·L, D) and their validity (B, T·L).
+        """
+        return self._clip_outputs(frame_emb, frame_tokens, frame_mask,
+                                  patch_masks)
 
     def _clip_outputs(
         self, g: torch.Tensor, tokens: torch.Tensor, frame_mask: torch.Tensor,
