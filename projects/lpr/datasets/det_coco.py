@@ -32,7 +32,7 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from ..utils.progress import track_iter_progress
-from .annotations import find_annotation, load_box_file
+from .annotations import find_annotation, load_box_file, load_diversity
 from .boxes import normalise_boxes
 from .clip_index import ClipIndex
 from .drops import MAX_DROP_RATIO, FileDrops, check_drops
@@ -205,8 +205,7 @@ def convert_test(data_root: str,
     extra = {}
     div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
     if div_files:
-        with open(div_files[0]) as f:
-            extra = json.load(f)
+        extra = load_diversity(div_files[0])
     if num_classes != 1 and not all(
             'category_id' in extra.get(c, {}) for c in clips):
         raise ValueError('the test files carry no category for some clips; '
