@@ -3,7 +3,13 @@
 # biases and norms, gradient clipping 1.0, linear warmup over the first 10%
 # then cosine, one epoch over LPR4M at global batch 256 (8 GPUs x 32).
 max_epochs = 1
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+# Iteration checkpoints (the recipe is one long epoch): this loop resumes
+# from one inside the epoch, skipping the batches already trained on, with
+# per-iteration seeds (lpr/engine/resumable_loop.py); mmengine's
+# EpochBasedTrainLoop would train the epoch again from its first batch.
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs,
+    val_interval=1)
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     dtype='float16',

@@ -19,6 +19,7 @@ are located by content, not by position.
 import glob
 import json
 import os.path as osp
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -28,9 +29,16 @@ from .boxes import clean_boxes, max_coordinate, resolve_box_format
 from .diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
 from .drops import MAX_DROP_RATIO, FileDrops, check_drops
 from .errors import AnnotationError
-from .ids import check_image_id, is_uuid, parse_clip_id, parse_frame_id
+from .ids import (FRAME_RE, check_image_id, is_uuid, parse_clip_id,
+                  parse_frame_id)
 
 PathOrPaths = Union[str, Sequence[str]]
+DOCUMENTED_FIELDS = 11
+#: Most fields of a known videoinfo layout (11 documented, plus an SPU and
+#: an image path column).
+MAX_FIELDS = 13
+# The start of a JSON list of frame ids (or frame paths), as in column 2.
+_FRAME_LIST_RE = re.compile(r'^\s*\[\s*["\'][^"\']*' + FRAME_RE.pattern[1:-1])
 
 
 @dataclass
@@ -94,6 +102,16 @@ def expand_paths(paths: PathOrPaths) -> List[str]:
     return out
 
 
+def decode_utf8(raw: bytes, what: str = 'the line') -> str:
+    """Decode UTF-8; a byte that is not UTF-8 raises ``ValueError`` naming
+    it and its position (for callers that add the file and line)."""
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise ValueError(f'{what} is not UTF-8 (byte 0x{raw[e.start]:02x} '
+                         f'at byte {e.start + 1})') from None
+
+
 def _json_list(text: str, what: str) -> list:
     try:
         value = json.loads(text)
@@ -126,12 +144,36 @@ def parse_box(box, what: str = 'box') -> List[float]:
     return values
 
 
+def check_last_line(raw: bytes, fields_before: int) -> None:
+    """A file's last line, without a line end, with fewer fields than the
+    row before it (than the 11 documented when it is the only row) is the
+    end of a file cut short (e.g. an interrupted download): a shorter row
+    may still parse as another layout, without its last fields. Raises
+    ``ValueError`` for such a line."""
+    fields = raw.count(b'\t') + 1
+    before = fields_before or DOCUMENTED_FIELDS
+    if not raw.endswith(b'\n') and fields < before:
+        raise ValueError(
+            f'the last line has no line end and {fields} fields, '
+            + (f'the row before it {before}' if fields_before else
+               f'{before} are documented') + ': the file is cut short')
+
+
 def parse_videoinfo_row(line: str) -> VideoInfo:
     """Parse one training videoinfo row (raises ValueError if malformed)."""
     cols = line.rstrip('\r\n').split('\t')
     if len(cols) < 8:
         raise ValueError(f'expected at least 8 tab-separated fields '
                          f'(11 documented), got {len(cols)}')
+    # Two rows joined by a lost line break: too many fields, or a second
+    # frame list among the later ones.
+    if len(cols) > MAX_FIELDS:
+        raise ValueError(f'{len(cols)} tab-separated fields, more than any '
+                         f'known layout has ({MAX_FIELDS}); two rows joined '
+                         'by a lost line break?')
+    if any(_FRAME_LIST_RE.match(c) for c in cols[3:]):
+        raise ValueError('a second frame id list after the boxes; two rows '
+                         'joined by a lost line break?')
     video_id = cols[0].strip()
     parse_clip_id(video_id)
     frames = _json_list(cols[1], 'frame id list')
@@ -218,14 +260,17 @@ def load_training_videoinfo(
     for path in expand_paths(paths):
         drops = FileDrops(path, 'rows')
         file_rows: List[VideoInfo] = []
-        with open(path, encoding='utf-8') as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
+        fields = 0  # of the row before
+        with open(path, 'rb') as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
                     continue
                 report.rows += 1
                 drops.total += 1
                 try:
-                    file_rows.append(parse_videoinfo_row(line))
+                    check_last_line(raw, fields)
+                    fields = raw.count(b'\t') + 1
+                    file_rows.append(parse_videoinfo_row(decode_utf8(raw)))
                 except ValueError as e:
                     err = AnnotationError(path, lineno, str(e))
                     report.add(err)
@@ -256,14 +301,15 @@ def load_id_text_pairs(
     report = ParseReport()
     drops = FileDrops(path, 'rows')
     out: Dict[str, str] = {}
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    with open(path, 'rb') as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             report.rows += 1
             drops.total += 1
-            key, sep, text = line.rstrip('\r\n').partition('\t')
             try:
+                line = decode_utf8(raw)
+                key, sep, text = line.rstrip('\r\n').partition('\t')
                 if not sep and not key.strip():
                     raise ValueError('empty row')
                 check(key.strip())
@@ -281,11 +327,18 @@ def load_id_text_pairs(
 
 def load_json_dict(path: str) -> dict:
     """Load a JSON object; a syntax error names the file and line."""
-    with open(path, encoding='utf-8') as f:
-        try:
-            value = json.load(f)
-        except json.JSONDecodeError as e:
-            raise AnnotationError(path, e.lineno, e.msg) from None
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise AnnotationError(
+            path, data.count(b'\n', 0, e.start) + 1,
+            f'not UTF-8 (byte 0x{data[e.start]:02x})') from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AnnotationError(path, e.lineno, e.msg) from None
     if not isinstance(value, dict):
         raise AnnotationError(path, None, 'expected a JSON object at the top')
     return value
@@ -382,6 +435,34 @@ def load_frame_boxes(path: str,
     data = load_json_dict(path)
     return _check_entries(path, data, parse_frame_id, _box_list, strict,
                           report)
+
+
+DIVERSITY_FIELDS = ('scale', 'duration', 'num_products', 'category_id')
+
+
+def _diversity_entry(value) -> None:
+    if not isinstance(value, dict):
+        raise ValueError('expected an object of diversity types')
+    unknown = set(value) - set(DIVERSITY_FIELDS)
+    if unknown:
+        raise ValueError(f'unknown fields {sorted(unknown)} (known: '
+                         f'{DIVERSITY_FIELDS})')
+    for key, vocab in (('scale', SCALE_TYPES), ('duration', DURATION_TYPES),
+                       ('num_products', NUMBER_TYPES)):
+        if key in value and value[key] not in vocab:
+            raise ValueError(f'{key} {value[key]!r} is not one of {vocab}')
+    cat = value.get('category_id', 0)
+    if not isinstance(cat, int) or isinstance(cat, bool):
+        raise ValueError(f'category_id {cat!r} is not an integer')
+
+
+def load_diversity(path: str) -> Dict[str, dict]:
+    """``test_videoid_to_diversity`` (written by the toy generator):
+    ``{video_id: {scale, duration, num_products, category_id}}``, each key
+    optional."""
+    data = load_json_dict(path)
+    _check_entries(path, data, parse_clip_id, _diversity_entry)
+    return data
 
 
 def find_annotation(ann_dir: str, prefix: str) -> str:

@@ -23,7 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils.progress import ProgressBar
-from .annotations import ParseReport, expand_paths, parse_videoinfo_row
+from .annotations import (ParseReport, check_last_line, decode_utf8,
+                          expand_paths, parse_videoinfo_row)
 from .boxes import (check_box_format, clean_boxes, max_coordinate,
                     resolve_box_format)
 from .diversity import DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES
@@ -32,7 +33,7 @@ from .errors import AnnotationError
 from .ids import CLIP_RE, UUID_RE
 from .transforms.clip_sampling import uniform_indices
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 _FRAME_IDX_RE = re.compile(r'-([0-9]{4})(?:\.[a-z]+)?"')
 _TYPE_CODES = {
     'scale': {t: i
@@ -63,11 +64,11 @@ def _parse_row(line: bytes, max_frames: Optional[int]):
     cols = line.rstrip(b'\r\n').split(b'\t')
     if len(cols) != 11:
         return _parse_variant_row(line, max_frames)
-    clip = cols[0].decode()
+    clip = decode_utf8(cols[0], 'the clip id')
     m = CLIP_RE.match(clip)
     if not m:
         raise ValueError(f'{clip!r} is not an LPR4M clip id')
-    frames = cols[1].decode()
+    frames = decode_utf8(cols[1], 'the frame id list')
     if not (frames.startswith('[') and frames.endswith(']')):
         raise ValueError('frame id list is not a JSON list')
     idx = [int(x) for x in _FRAME_IDX_RE.findall(frames)]
@@ -84,7 +85,7 @@ def _parse_row(line: bytes, max_frames: Optional[int]):
         raise ValueError(f'{boxes.size // 4} boxes for {len(idx)} frames '
                          '(expected one per frame)')
     idx, boxes = _select_frames(idx, boxes.reshape(-1, 4), max_frames)
-    image = cols[3].decode()
+    image = decode_utf8(cols[3], 'the image id')
     if not UUID_RE.match(image):
         raise ValueError(f'{image!r} is not an LPR4M image id (a UUID)')
     try:
@@ -94,12 +95,15 @@ def _parse_row(line: bytes, max_frames: Optional[int]):
             from None
     types = []
     for key, col in zip(('scale', 'duration', 'num_products'), cols[8:11]):
-        code = _TYPE_CODES[key].get(col.decode().strip())
+        text = decode_utf8(col, f'the {key} type')
+        code = _TYPE_CODES[key].get(text.strip())
         if code is None:
-            raise ValueError(f'{key} type {col.decode()!r} is not one of '
+            raise ValueError(f'{key} type {text!r} is not one of '
                              f'{tuple(_TYPE_CODES[key])}')
         types.append(code)
-    title = cols[4].decode().strip()
+    title = decode_utf8(cols[4], 'the title').strip()
+    decode_utf8(cols[6], 'the category name')
+    decode_utf8(cols[7], 'the ASR')  # read lazily, at sample time
     # Byte span of the ASR field inside the line, for lazy reading.
     asr_start = sum(len(c) + 1 for c in cols[:7])
     return (m.group(1), int(m.group(2)), int(m.group(3)), idx, boxes, image,
@@ -140,6 +144,7 @@ def _parse_file(args: Tuple[int, str, Optional[int], str],
     parsed, lines = [], []
     max_coord = 0.0
     offset = reported = 0
+    fields = 0  # of the row before
     with open(path, 'rb') as f:
         for lineno, line in enumerate(f, 1):
             start = offset
@@ -151,6 +156,8 @@ def _parse_file(args: Tuple[int, str, Optional[int], str],
                 continue
             rows_drops.total += 1
             try:
+                check_last_line(line, fields)
+                fields = line.count(b'\t') + 1
                 row = _parse_row(line, max_frames)
             except (ValueError, UnicodeDecodeError) as e:
                 rows_drops.drop(lineno, str(e))

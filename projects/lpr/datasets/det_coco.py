@@ -53,7 +53,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..utils.progress import track_iter_progress
-from .annotations import find_annotation, load_box_file, load_frame_boxes
+from .annotations import (find_annotation, load_box_file,
+                          load_diversity, load_frame_boxes)
 from .boxes import normalise_boxes
 from .categories import load_categories
 from .clip_index import ClipIndex
@@ -373,8 +374,7 @@ def convert_test(data_root: str,
     extra: Dict[str, dict] = {}
     div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
     if div_files:
-        with open(div_files[0], encoding='utf-8') as f:
-            extra = json.load(f)
+        extra = load_diversity(div_files[0])
     names = None
     if num_classes != 1:
         missing = [c for c in clips if 'category_id' not in extra.get(c, {})]

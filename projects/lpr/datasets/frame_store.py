@@ -56,6 +56,14 @@ def file_size(path: Optional[str]) -> Optional[Size]:
         return None
 
 
+def is_truncated_jpeg(data: bytes) -> bool:
+    """A JPEG (it starts with the SOI marker) without its end marker (EOI,
+    trailing zero padding allowed): the usual result of an interrupted
+    download. Decoders fill the missing rows with grey instead of failing."""
+    return data[:2] == b'\xff\xd8' and not data.rstrip(b'\x00').endswith(
+        b'\xff\xd9')
+
+
 def probe_image(data: Optional[bytes]) -> Tuple[Optional[Size], str]:
     """(size, '') for readable image bytes, else (None, reason): the reason
     is ``'missing'``, ``'not an image'`` or ``'truncated'`` (a JPEG without
@@ -67,7 +75,7 @@ def probe_image(data: Optional[bytes]) -> Tuple[Optional[Size], str]:
             size, fmt = im.size, im.format
     except (OSError, ValueError, Image.DecompressionBombError):
         return None, 'not an image'
-    if fmt == 'JPEG' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+    if fmt == 'JPEG' and is_truncated_jpeg(data):
         return None, 'truncated'
     return size, ''
 
@@ -123,6 +131,20 @@ class FolderStore:
                 f'layout={self.layout!r})')
 
 
+def _read_item_json(path: str) -> dict:
+    """An img2dataset item's JSON; a broken one raises ``ValueError``
+    naming it."""
+    try:
+        with open(path, 'rb') as f:
+            meta = json.loads(f.read().decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f'{path}: not a JSON item description ({e})') \
+            from None
+    if not isinstance(meta, dict):
+        raise ValueError(f'{path}: not a JSON object')
+    return meta
+
+
 def build_shard_index(root: str) -> Dict[str, np.ndarray]:
     """Scan img2dataset shards and map every item id to its shard and key.
 
@@ -154,21 +176,28 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
         shard_dir = osp.join(root, shard_name)
         for name in names:
             bar.update()
-            with open(osp.join(shard_dir, name)) as f:
-                meta = json.load(f)
+            path = osp.join(shard_dir, name)
+            meta = _read_item_json(path)
             if meta.get('status', 'success') != 'success':
                 continue
             url = meta.get('url')
-            if not url:
-                raise ValueError(f'{osp.join(shard_dir, name)}: no url')
+            if not url or not isinstance(url, str):
+                raise ValueError(f'{path}: no url')
             item_id = osp.splitext(osp.basename(url.split('?')[0]))[0]
+            try:
+                key = int(name[:-5])
+                size = (int(meta.get('original_width') or meta.get('width')
+                            or 0),
+                        int(meta.get('original_height') or meta.get('height')
+                            or 0))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f'{path}: the file name is not a number or the sizes '
+                    'are not integers') from None
             hashes.append(id_hash(item_id))
             shards.append(int(shard_name))
-            keys.append(int(name[:-5]))
-            sizes.append((int(meta.get('original_width') or meta.get('width')
-                              or 0),
-                          int(meta.get('original_height') or meta.get('height')
-                              or 0)))
+            keys.append(key)
+            sizes.append(size)
     bar.finish()
     hash_arr = np.array(hashes, np.uint64)
     order = np.argsort(hash_arr, kind='stable')

@@ -19,13 +19,14 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from .annotations import (AnnotationError, ParseReport, expand_paths,
-                          find_annotation, load_box_file, load_gallery,
-                          load_gt_images, load_id_text_pairs)
+from .annotations import (AnnotationError, ParseReport, decode_utf8,
+                          expand_paths, find_annotation, load_box_file,
+                          load_diversity, load_gallery, load_gt_images,
+                          load_id_text_pairs)
 from .boxes import check_box_format, normalise_frame_boxes
 from .clip_index import INDEX_VERSION, ClipIndex
 from .drops import MAX_DROP_RATIO
-from .frame_store import StoreCfg, build_store
+from .frame_store import StoreCfg, build_store, probe_image
 from .ids import parse_clip_id, parse_frame_id
 
 AnnFiles = Union[str, Sequence[str]]
@@ -255,14 +256,14 @@ def _frames_from_url_list(
         report: Optional[ParseReport] = None) -> Dict[str, List[str]]:
     clips: Dict[str, List[str]] = defaultdict(list)
     report = report if report is not None else ParseReport()
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            url = line.strip()
-            if not url:
+    with open(path, 'rb') as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             report.rows += 1
-            fid = osp.splitext(osp.basename(url.split('?')[0]))[0]
             try:
+                url = decode_utf8(raw).strip()
+                fid = osp.splitext(osp.basename(url.split('?')[0]))[0]
                 clip, _ = parse_frame_id(fid)
             except ValueError as e:
                 err = AnnotationError(path, lineno, str(e))
@@ -366,8 +367,7 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
         diversity = {}
         div_files = glob.glob(osp.join(ann, 'test_videoid_to_diversity_*'))
         if div_files:
-            with open(div_files[0]) as f:
-                diversity = json.load(f)
+            diversity = load_diversity(div_files[0])
         if self.frame_source == 'url_list':
             clip_frames = _frames_from_url_list(
                 find_annotation(ann, 'test_frame_url_'), strict, report)
@@ -381,10 +381,9 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             for fid in gt_boxes:
                 clip_frames[parse_frame_id(fid)[0]].append(fid)
         if self.check_gallery:
-            gallery = load_gallery(
-                find_annotation(ann, 'test_liveid_to_gallery_'), strict,
-                report)
-            check_queries_against_gallery(gt, gallery, ann)
+            gallery_path = find_annotation(ann, 'test_liveid_to_gallery_')
+            gallery = load_gallery(gallery_path, strict, report)
+            check_queries_against_gallery(gt, gallery, gallery_path)
         data_list, no_frames = [], []
         num_frames = num_boxes = 0
         for clip_id in gt:  # the GT file's order
@@ -466,8 +465,10 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
         data_root: the dataset root.
         ann_dir: folder of the annotation files.
         image_store: where shop images are.
-        check_files: check at build time that every image can be read
-            (missing ones raise, naming the first and the count).
+        check_files: check at build time that every image decodes
+            (missing ones raise ``FileNotFoundError``, ones that are not
+            images or are truncated ``ValueError``, naming the first and
+            the count).
         strict: raise on a malformed annotation entry (naming the file, and
             the line where it has one) and when more than ``max_drop_ratio``
             of the title file's rows are dropped; ``False`` skips, counts
@@ -514,20 +515,40 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
             for live, images in gallery.items() for image in images
         ]
         if self.check_files:
-            missing = [
-                d['image_id'] for d in data_list
-                if self.image_store.get(d['image_id']) is None
-            ]
-            if missing:
-                raise FileNotFoundError(
-                    f'{len(missing)} gallery images cannot be read from '
-                    f'{self.image_store} (first: {missing[0]})')
+            self._check_images(data_list)
         print_log(
             f'{type(self).__name__}: {len(data_list)} images of '
             f'{len(gallery)} lives ({sum(bool(d["title"]) for d in data_list)}'
             f' with a title)' + (', all readable' if self.check_files else ''),
             logger='current')
         return data_list
+
+    def _check_images(self, data_list: List[dict]) -> None:
+        """Every gallery image must decode: a gallery image cannot be
+        skipped (its queries would be ranked against a partial gallery).
+
+        Raises:
+            FileNotFoundError: missing images, naming the first and the
+                count.
+            ValueError: images that are not images or are truncated,
+                naming the first file and the count.
+        """
+        bad = {}
+        for d in data_list:
+            if d['image_id'] not in bad:
+                _, reason = probe_image(self.image_store.get(d['image_id']))
+                if reason:
+                    bad[d['image_id']] = reason
+        if not bad:
+            return
+        image, reason = next(iter(bad.items()))
+        path = getattr(self.image_store, 'path', lambda _: None)(image)
+        error = FileNotFoundError if all(
+            r == 'missing' for r in bad.values()) else ValueError
+        raise error(
+            f'{len(bad)} gallery images cannot be read from '
+            f'{self.image_store} (first: {image}, {reason}'
+            f'{", " + path if path else ""})')
 
     def get_data_info(self, idx: int) -> dict:
         return self._with_stores(super().get_data_info(idx))

@@ -12,6 +12,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 
+from ..frame_store import is_truncated_jpeg
 from .clip_sampling import uniform_indices
 
 # Per-process tallies of what the loaders skipped (each dataloader worker has
@@ -30,6 +31,8 @@ def _decode(data: Optional[bytes], to_rgb: bool):
         img = None
     if img is None or img.size == 0:
         return None, 'corrupt'
+    if is_truncated_jpeg(data):  # decoded, with grey where data is missing
+        return None, 'truncated'
     return img, None
 
 
@@ -63,7 +66,8 @@ def _empty_clip(results: Dict, name: str, on_empty: str) -> Optional[Dict]:
 class LoadClipFrames(BaseTransform):
     """Decode the frames of a clip.
 
-    Missing and corrupt frames are dropped (with their boxes), counted in
+    Missing, corrupt and truncated (JPEG without its end marker) frames are
+    dropped (with their boxes), counted in
     :data:`SKIPPED` and logged. A clip with no readable frame is reported
     and, with ``on_empty='skip'`` (training), the transform returns ``None``
     so the dataset draws another sample; with ``on_empty='keep'`` (test) the
@@ -126,7 +130,8 @@ class LoadClipFrames(BaseTransform):
 class LoadShopImage(BaseTransform):
     """Decode a shop image.
 
-    A missing or corrupt image is counted and logged; the transform then
+    A missing, corrupt or truncated image is counted and logged; the
+    transform then
     returns ``None`` so a training dataset draws another sample (gallery
     datasets check their images when they are built).
 
