@@ -6,7 +6,7 @@
 _base_ = [
     '../_base_/models/dab-detr_r18-slim.py',
     '../_base_/datasets/toy-lpr4m_ipd.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/ipd_runtime.py'
 ]
 custom_imports = dict(imports=['lpr'], allow_failed_imports=False)
 
@@ -27,12 +27,5 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=8, enable=False)
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=12, max_keep_ckpts=1),
-    logger=dict(type='LoggerHook', interval=50),
-    # tools/test.py --show-dir: frames with GT (green) and predicted boxes;
-    # each clip of the multi-frame detector as one strip.
-    visualization=dict(type='ClipVisualizationHook'))
-visualizer = dict(
-    type='LPRVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')],
-    name='visualizer')
+    logger=dict(type='LoggerHook', interval=50))
 env_cfg = dict(dist_cfg=dict(backend='nccl'))

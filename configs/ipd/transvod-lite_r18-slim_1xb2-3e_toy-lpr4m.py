@@ -7,7 +7,7 @@
 _base_ = [
     '../_base_/models/dab-detr_r18-slim.py',
     '../_base_/datasets/toy-lpr4m_ipd-clips.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/ipd_runtime.py'
 ]
 custom_imports = dict(imports=['lpr'], allow_failed_imports=False)
 
@@ -37,11 +37,4 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=2, enable=False)
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=3, max_keep_ckpts=1),
-    logger=dict(type='LoggerHook', interval=50),
-    # tools/test.py --show-dir: frames with GT (green) and predicted boxes;
-    # each clip of the multi-frame detector as one strip.
-    visualization=dict(type='ClipVisualizationHook'))
-visualizer = dict(
-    type='LPRVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')],
-    name='visualizer')
+    logger=dict(type='LoggerHook', interval=50))
