@@ -75,6 +75,22 @@ class _StubPMD(torch.nn.Module):
         return self.fn(image_tokens, clip_tokens, clip_valid), None
 
 
+def small_pmd(cls: type, query_tokens: int = 3, **kwargs) -> torch.nn.Module:
+    """A width-8, 2-head PMD head of class ``cls`` (``PMDHead`` gets
+    ``query_tokens`` query tokens), every parameter drawn from N(0, 0.3²)
+    with seed 0, so no bias is zero and no LayerNorm is the identity."""
+    from lpr.models import PMDHead
+    torch.manual_seed(0)
+    kw = dict(embed_dims=8, num_heads=2, attn_drop=0.0)
+    if cls is PMDHead:
+        kw['num_query_tokens'] = query_tokens
+    kw.update(kwargs)
+    head = cls(**kw)
+    for p in head.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return head
+
+
 def stub_pmd(fn: Callable) -> torch.nn.Module:
     return _StubPMD(fn)
 

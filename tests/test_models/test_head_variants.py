@@ -14,24 +14,12 @@ import lpr  # noqa: F401
 from lpr.models import (ICLHead, MMFICLHead, MMFPFRHead, MMFPMDHead,
                         PFRHead, PMDHead, clip_embedding, mean_clip_embedding)
 from lpr.models.heads import BasePFRHead, BasePMDHead
-from tiny_rice import tiny_vit_encoder
+from tiny_rice import small_pmd, tiny_vit_encoder
 
 
 def build(cfg):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return MODELS.build(cfg)
-
-
-def small_pmd(cls, **kwargs):
-    torch.manual_seed(0)
-    kw = dict(embed_dims=8, num_heads=2, attn_drop=0.0)
-    if cls is PMDHead:
-        kw['num_query_tokens'] = 3
-    kw.update(kwargs)
-    head = cls(**kw)
-    for p in head.parameters():  # no zero biases / unit norms
-        torch.nn.init.normal_(p, std=0.3)
-    return head
 
 
 # ------------------------------------------------------------ 1. classes

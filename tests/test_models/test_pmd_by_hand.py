@@ -9,18 +9,11 @@ import torch.nn.functional as F
 
 import lpr  # noqa: F401
 from lpr.models import MMFPMDHead, PMDHead
+from tiny_rice import small_pmd
 
 
 def _head(cls, **kwargs):
-    torch.manual_seed(0)
-    kw = dict(embed_dims=8, num_heads=2, attn_drop=0.0)
-    if cls is PMDHead:
-        kw['num_query_tokens'] = 2
-    kw.update(kwargs)
-    head = cls(**kw)
-    for p in head.parameters():  # no zero biases or unit LayerNorms
-        torch.nn.init.normal_(p, std=0.3)
-    return head.eval()
+    return small_pmd(cls, query_tokens=2, **kwargs).eval()
 
 
 def _ln(x, norm):
