@@ -11,7 +11,7 @@ sys.path.insert(0, osp.join(ROOT, 'projects'))
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
     """The toy LPR4M ``tests`` preset (seed 0), generated once per session."""
-    from lpr.datasets.toy import generate, make_config
+    from lpr.toy import generate, make_config
     out = str(tmp_path_factory.mktemp('toy_lpr4m'))
     generate(out, make_config('tests', seed=0))
     return out
@@ -36,7 +36,7 @@ def toy_pixel_root(tmp_path_factory):
     """The ``tests`` preset (seed 0) encoded like the LPR4M release: boxes in
     pixels of a 2.5x larger original frame, folders at that size, shards
     resized back with ``original_width``/``original_height``."""
-    from lpr.datasets.toy import generate, make_config
+    from lpr.toy import generate, make_config
     out = str(tmp_path_factory.mktemp('toy_lpr4m_pixel'))
     generate(out, make_config('tests', seed=0, box_format='pixel'))
     return out

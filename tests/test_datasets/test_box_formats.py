@@ -419,7 +419,7 @@ def test_size_sources_and_their_error_paths(toy_pixel_root, tmp_path):
 
 
 def test_toy_box_format_settings_are_checked():
-    from lpr.datasets.toy import make_config
+    from lpr.toy import make_config
     with pytest.raises(ValueError, match="'normalised' or 'pixel'"):
         make_config('tests', box_format='pixels')
     with pytest.raises(ValueError, match='at least 1'):

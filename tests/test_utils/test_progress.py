@@ -97,7 +97,7 @@ def test_index_build_and_toy_generation_report_counts(toy_root, tmp_path,
     lines = _lines(capsys.readouterr().out)
     assert len(lines) == 1 and lines[0].startswith('indexing ')
     assert ' MB (100%)' in lines[0] and len(index) > 0
-    from lpr.datasets.toy import generate, make_config
+    from lpr.toy import generate, make_config
     out = str(tmp_path / 'toy')
     generate(out, make_config(
         'tests', train_lives=2, test_lives=1, products_per_live=2,

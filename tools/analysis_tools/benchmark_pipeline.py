@@ -97,7 +97,7 @@ def main():
     import lpr  # noqa: F401
     from lpr.datasets import LPR4MPairDataset
     if not osp.isdir(osp.join(args.data_root, 'annotations')):
-        from lpr.datasets.toy import generate, make_config
+        from lpr.toy import generate, make_config
         generate(args.data_root, make_config('demo', workers=2))
     ds = LPR4MPairDataset(
         data_root=args.data_root,

@@ -20,7 +20,7 @@ _ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if osp.join(_ROOT, 'projects') not in sys.path:
     sys.path.insert(0, osp.join(_ROOT, 'projects'))
 
-from lpr.datasets.toy import PRESETS, format_stats, generate, make_config  # noqa: E402,E501
+from lpr.toy import PRESETS, format_stats, generate, make_config  # noqa: E402,E501
 
 
 def parse_args(argv=None):

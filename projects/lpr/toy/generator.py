@@ -46,9 +46,9 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ...utils.progress import ProgressBar
-from ..diversity import (product_number_type, product_scale_type,
-                         visible_duration_type)
+from ..datasets.diversity import (product_number_type, product_scale_type,
+                                  visible_duration_type)
+from ..utils.progress import ProgressBar
 from .categories import CATEGORIES, category_weights
 from .products import render_sprite, sample_shop
 from .scenes import render_clip, render_room, render_shop_image

@@ -18,9 +18,9 @@ from lpr.datasets import (DURATION_TYPES, NUMBER_TYPES, SCALE_TYPES,
                           load_gallery, load_gt_images, load_id_text_pairs,
                           load_training_videoinfo, parse_frame_id)
 from lpr.datasets.ids import is_uuid
-from lpr.datasets.toy import CATEGORIES, generate, make_config
-from lpr.datasets.toy.categories import category_weights
-from lpr.datasets.toy.products import sample_shop
+from lpr.toy import CATEGORIES, generate, make_config
+from lpr.toy.categories import category_weights
+from lpr.toy.products import sample_shop
 
 CFG = make_config('tests', seed=0)
 
