@@ -3,6 +3,7 @@ frames, images or annotation files and broken frames fail (exit 1) and are
 listed."""
 import glob
 import importlib.util
+import json
 import os
 import os.path as osp
 import shutil
@@ -73,6 +74,76 @@ def test_damaged_release_fails_and_lists_files(check, toy_root, tmp_path,
     os.remove(frame)
     assert check([root, '--skip', 'test', '--max-drop-ratio', '0.1']) == 0
     assert '[WARN] training frames' in capsys.readouterr().out
+
+
+def test_query_missing_from_its_gallery_is_reported(check, toy_root,
+                                                    tmp_path, capsys):
+    """The gallery check reads the GT and gallery JSON files and names the
+    gallery file, not the annotation folder."""
+    root = str(tmp_path / 'toy')
+    shutil.copytree(toy_root, root)
+    ann = osp.join(root, 'annotations')
+    gallery_file = glob.glob(osp.join(ann, 'test_liveid_to_gallery_*'))[0]
+    gt_file = glob.glob(osp.join(ann, 'test_videoid_to_gtimage_*'))[0]
+    with open(gt_file) as f:
+        gt = json.load(f)
+    with open(gallery_file) as f:
+        gallery = json.load(f)
+    clip = sorted(gt)[0]
+    image = gt[clip][0]
+    live = next(k for k, v in gallery.items() if image in v)
+    assert clip.startswith(live)  # LPR4M clip ids begin with the live id
+    gallery[live].remove(image)
+    with open(gallery_file, 'w') as f:
+        json.dump(gallery, f)
+    assert check([root, '--skip', 'train']) == 1
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if 'test queries vs gallery' in x)
+    assert line.startswith('[FAIL]')
+    assert gallery_file in line
+    assert f'image {image} of query {clip}' in line
+    assert f'{ann}:' not in line
+    assert "every GT image in its live's gallery" not in out
+
+
+def test_folder_coverage_lists_each_folder_once(check, toy_root, tmp_path,
+                                                capsys, monkeypatch):
+    """Folder coverage lists each clip folder once (no ``stat`` per frame),
+    shows a progress bar and still reports a single missing frame."""
+    root = str(tmp_path / 'toy')
+    shutil.copytree(toy_root, root)
+    clips = sorted(glob.glob(osp.join(root, 'training_frames', '*')))
+    lost = sorted(os.listdir(clips[1]))[0]
+    os.remove(osp.join(clips[1], lost))
+    listed, stats = [], []
+    real_listdir, real_exists = os.listdir, os.path.exists
+
+    def listdir(path='.'):
+        listed.append(osp.normpath(path))
+        return real_listdir(path)
+
+    def exists(path):
+        if str(path).endswith('.jpg'):
+            stats.append(path)
+        return real_exists(path)
+
+    monkeypatch.setattr(os, 'listdir', listdir)
+    monkeypatch.setattr(os.path, 'exists', exists)
+    assert check([root, '--decode-sample', '0']) == 0  # 1 of 144: under 1 %
+    monkeypatch.undo()
+    captured = capsys.readouterr()
+    assert not stats
+    test_clips = glob.glob(osp.join(root, 'test_frames', '*'))
+    folders = clips + test_clips + [
+        osp.join(root, 'training_images'), osp.join(root, 'test_images')]
+    assert sorted(listed) == sorted(osp.normpath(p) for p in folders)
+    assert ('[WARN] training frames: 143 of 144 present, 1 missing' in
+            captured.out)
+    assert lost[:-4] in captured.out
+    assert 'test frames: ' in captured.out and '[FAIL] test' not in \
+        captured.out
+    assert (f'training frames: listing folders: {len(clips)}/{len(clips)} '
+            'folders' in captured.err)
 
 
 def test_bad_arguments(check, toy_root, tmp_path, capsys):

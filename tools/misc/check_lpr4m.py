@@ -21,6 +21,7 @@ boxes, frames or images, else 0.
 """
 import argparse
 import glob
+import os
 import os.path as osp
 import sys
 from collections import defaultdict
@@ -39,6 +40,7 @@ from lpr.datasets.clip_index import ClipIndex  # noqa: E402
 from lpr.datasets.frame_store import build_store, probe_image  # noqa: E402
 from lpr.datasets.lpr4m import (_frames_from_url_list,  # noqa: E402
                                 check_queries_against_gallery)
+from lpr.utils import ProgressBar  # noqa: E402
 
 TRAIN_GLOB = 'annotations/training_videoinfo_full_part_*.txt'
 TEST_FILES = ('test_videoid_to_gtimage_', 'test_liveid_to_gallery_',
@@ -94,6 +96,31 @@ def _stores(args) -> Dict[str, object]:
     return out
 
 
+def _present(what: str, ids: Sequence[str], store) -> List[bool]:
+    """Whether each id's file exists: one listing per folder (a clip's
+    frames, a shard, the flat image folder) and set lookups, instead of one
+    ``stat`` per file."""
+    by_folder: Dict[str, List[Tuple[int, str]]] = defaultdict(list)
+    for n, item_id in enumerate(ids):
+        path = store.path(item_id)
+        if path is not None:  # None: not in the shard index
+            by_folder[osp.dirname(path)].append((n, osp.basename(path)))
+    present = [False] * len(ids)
+    if not by_folder:
+        return present
+    with ProgressBar(len(by_folder), desc=f'{what}: listing folders',
+                     unit='folders', file=sys.stderr) as bar:
+        for folder, items in by_folder.items():
+            try:
+                names = set(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                names = set()  # a clip folder missing entirely
+            for n, name in items:
+                present[n] = name in names
+            bar.update()
+    return present
+
+
 def _coverage(rep: Report, what: str, ids: Sequence[str], store_cfg: dict,
               max_ratio: float, affects: str, fatal_any: bool = False
               ) -> Optional[object]:
@@ -104,10 +131,7 @@ def _coverage(rep: Report, what: str, ids: Sequence[str], store_cfg: dict,
         return None
     try:
         store = build_store(store_cfg)
-        present = [
-            (store.path(i) is not None and osp.exists(store.path(i)))
-            for i in ids
-        ]
+        present = _present(what, ids, store)
     except (OSError, ValueError) as e:
         rep.add('FAIL', f'{what}: cannot read {root}: {e}')
         return None
@@ -271,7 +295,8 @@ def check_test(rep: Report, args, stores: dict) -> None:
                          found['test_liveid_to_gallery_'])
     if gt is not None and gallery is not None:
         try:
-            check_queries_against_gallery(gt, gallery, ann)
+            check_queries_against_gallery(gt, gallery,
+                                          found['test_liveid_to_gallery_'])
         except ValueError as e:
             rep.add('FAIL', f'test queries vs gallery: {e}')
         else:
