@@ -21,7 +21,7 @@ def read_requirements(path: str) -> list:
 
 
 def add_mim_extension() -> None:
-    """Ship configs, tools and model-index.yml as ``lpr/.mim`` (what
+    """Ship configs, tools, demo and model-index.yml as ``lpr/.mim`` (what
     ``mim train/test/search lpr`` read), as mmdet's setup.py does: copies
     for a wheel or an sdist, symlinks for an editable install."""
     if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
@@ -33,7 +33,7 @@ def add_mim_extension() -> None:
     repo = osp.dirname(osp.abspath(__file__))
     mim_path = osp.join(repo, 'projects', 'lpr', '.mim')
     os.makedirs(mim_path, exist_ok=True)
-    for name in ('configs', 'tools', 'model-index.yml'):
+    for name in ('configs', 'tools', 'demo', 'model-index.yml'):
         src = osp.join(repo, name)
         if not osp.exists(src):  # building from an sdist: .mim is there
             continue

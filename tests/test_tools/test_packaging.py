@@ -1,4 +1,5 @@
-"""The wheel ships configs, tools and model-index.yml as ``lpr/.mim``.
+"""The wheel ships configs, tools, demo and model-index.yml as
+``lpr/.mim``.
 Slow: installed in a fresh virtual environment, ``import lpr`` finds the
 wheel's package, ``mim search lpr`` lists every model of the metafiles, and
 ``mim train lpr`` / ``mim test lpr`` run the toy config from it."""
@@ -86,13 +87,15 @@ def test_wheel_holds_the_mim_files(wheel):
     for rel in CONFIGS + ['model-index.yml', 'tools/train.py',
                           'tools/test.py', 'tools/dist_train.sh',
                           'tools/model_converters/publish_model.py',
-                          'tools/analysis_tools/get_flops.py']:
+                          'tools/analysis_tools/get_flops.py',
+                          'demo/retrieve_demo.py', 'demo/stream_demo.py']:
         assert f'lpr/.mim/{rel}' in names, rel
     with open(osp.join(ROOT, 'model-index.yml')) as f:
         for metafile in yaml.safe_load(f)['Import']:
             assert f'lpr/.mim/{metafile}' in names, metafile
     assert not [n for n in names if '__pycache__' in n or n.endswith('.pyc')]
     assert 'lpr/__init__.py' in names and 'lpr/models/__init__.py' in names
+    assert 'lpr/toy/generator.py' in names
 
 
 @pytest.mark.slow
