@@ -1,6 +1,7 @@
 """The per-livestream test loop: the same rankings as the former
 encode-everything loop, the same for 1 and 2 ranks, every re-rank tensor on
-the model's device, and compact gathers."""
+the model's device, compact gathers, and livestream groups read from the
+datasets' ``live_ids()`` without loading a sample."""
 import os.path as osp
 import pickle
 from collections import defaultdict
@@ -249,3 +250,87 @@ def test_assign_lives_is_balanced_and_deterministic():
     assert plan == retrieval_loop.assign_lives(dict(reversed(costs.items())),
                                                2)
     assert retrieval_loop.assign_lives(costs, 8)[7] == []
+
+
+def _pixel_sets(toy_pixel_root):
+    from mmpretrain.registry import DATASETS
+    queries = DATASETS.build(
+        dict(type='LPR4MQueryDataset', data_root=toy_pixel_root,
+             pipeline=[]))
+    gallery = DATASETS.build(
+        dict(type='LPR4MGalleryDataset', data_root=toy_pixel_root,
+             pipeline=[]))
+    return queries, gallery
+
+
+def test_live_ids_match_the_data_info(toy_pixel_root, monkeypatch):
+    """``live_ids()`` gives every sample's ``live_id`` of the data info,
+    without opening a frame (pixel boxes make get_data_info read each
+    frame's size)."""
+    queries, gallery = _pixel_sets(toy_pixel_root)
+    assert queries.box_format_read == 'pixel'
+    for ds in (queries, gallery):
+        want = [ds.get_data_info(i)['live_id'] for i in range(len(ds))]
+        assert len(set(want)) == 2
+        monkeypatch.setattr(ds.frame_store or ds.image_store, 'get',
+                            _fail('a file was read'))
+        monkeypatch.setattr(ds.frame_store or ds.image_store, 'size',
+                            _fail('a file was read'))
+        assert ds.live_ids() == want
+    with pytest.raises(AssertionError, match='a file was read'):
+        for i in range(len(queries)):  # the pixel boxes need frame sizes
+            queries.get_data_info(i)
+    # A subset gives the ids of its own samples.
+    ids = queries.live_ids()
+    assert queries.get_subset([3, 1]).live_ids() == [ids[3], ids[1]]
+
+
+def _fail(message):
+    def raise_(*args, **kwargs):
+        raise AssertionError(message)
+    return raise_
+
+
+def test_loop_plan_uses_live_ids_not_the_data_info(toy_pixel_root,
+                                                   monkeypatch):
+    queries, gallery = _pixel_sets(toy_pixel_root)
+    want_q = retrieval_loop.live_groups(queries)
+    want_g = retrieval_loop.live_groups(gallery)
+    assert sum(len(v) for v in want_q.values()) == len(queries) == 8
+    for ds in (queries, gallery):
+        monkeypatch.setattr(ds, 'get_data_info', _fail('get_data_info'))
+    loop = retrieval_loop.LPRRetrievalValLoop.__new__(
+        retrieval_loop.LPRRetrievalValLoop)
+    loop.dataloader = torch.utils.data.DataLoader(queries)
+    loop.gallery_dataloader = torch.utils.data.DataLoader(gallery)
+    plan = loop._plan()
+    assert plan['queries'] == want_q and plan['gallery'] == want_g
+    assert sorted(plan['queries']) == sorted(plan['gallery'])
+    for live, idx in plan['queries'].items():
+        assert [queries.live_ids()[i] for i in idx] == [live] * len(idx)
+    assert plan['num_queries'] == 8
+    assert sorted(sum(plan['ranks'], [])) == sorted(want_q)
+
+
+class _Samples(torch.utils.data.Dataset):
+    """Samples with ``live_id`` in their data info and no ``live_ids()``."""
+
+    def __init__(self, lives):
+        self.lives = lives
+
+    def __len__(self):
+        return len(self.lives)
+
+    def get_data_info(self, idx):
+        return dict(live_id=self.lives[idx]) if self.lives[idx] else {}
+
+
+def test_live_groups_without_live_ids_and_a_wrong_count():
+    groups = retrieval_loop.live_groups(_Samples(['b', 'a', None, 'b']))
+    assert groups == {'b': [0, 3], 'a': [1], None: [2]}
+    assert list(groups) == ['b', 'a', None]  # first appearance
+    wrong = _Samples(['a', 'b'])
+    wrong.live_ids = lambda: ['a']
+    with pytest.raises(ValueError,
+                       match=r'_Samples.live_ids\(\) gave 1 ids for 2'):
+        retrieval_loop.live_groups(wrong)

@@ -430,6 +430,17 @@ class LPR4MQueryDataset(_StoresMixin, BaseDataset):
             self.frame_store)
         return self._with_stores(info)
 
+    def live_ids(self) -> List[str]:
+        """The livestream id of every query, in index order, from the
+        parsed annotations: unlike :meth:`get_data_info`, no frame is
+        opened (pixel boxes there read each frame's size)."""
+        if not self._fully_initialized:
+            self.full_init()
+        return [
+            BaseDataset.get_data_info(self, i)['live_id']
+            for i in range(len(self))
+        ]
+
 
 def check_queries_against_gallery(gt: Dict[str, List[str]],
                                   gallery: Dict[str, List[str]],
@@ -552,3 +563,12 @@ class LPR4MGalleryDataset(_StoresMixin, BaseDataset):
 
     def get_data_info(self, idx: int) -> dict:
         return self._with_stores(super().get_data_info(idx))
+
+    def live_ids(self) -> List[str]:
+        """The livestream id of every gallery image, in index order."""
+        if not self._fully_initialized:
+            self.full_init()
+        return [
+            BaseDataset.get_data_info(self, i)['live_id']
+            for i in range(len(self))
+        ]

@@ -182,11 +182,28 @@ def rank_queries(queries: Sequence[dict],
 
 
 def live_groups(dataset: Dataset) -> Dict[Hashable, List[int]]:
-    """Sample indices of each livestream (``live_id`` of the data info;
-    samples without one form one group), in order of first appearance."""
+    """Sample indices of each livestream, in order of first appearance.
+
+    The livestream of a sample is what the dataset's ``live_ids()`` gives
+    (read from its annotations, no sample loaded) or, for datasets without
+    it, the ``live_id`` of its data info; samples without one form one
+    group.
+    """
+    live_ids = getattr(dataset, 'live_ids', None)
+    if callable(live_ids):
+        lives = list(live_ids())
+        if len(lives) != len(dataset):
+            raise ValueError(
+                f'{type(dataset).__name__}.live_ids() gave {len(lives)} ids '
+                f'for {len(dataset)} samples')
+    else:
+        lives = [
+            dataset.get_data_info(i).get('live_id')
+            for i in range(len(dataset))
+        ]
     groups: Dict[Hashable, List[int]] = defaultdict(list)
-    for i in range(len(dataset)):
-        groups[dataset.get_data_info(i).get('live_id')].append(i)
+    for i, live in enumerate(lives):
+        groups[live].append(i)
     return dict(groups)
 
 
@@ -380,8 +397,8 @@ class _RetrievalLoopMixin:
 @LOOPS.register_module()
 class LPRRetrievalValLoop(_RetrievalLoopMixin, BaseLoop):
     """Validation: ``dataloader`` holds the queries, ``gallery_dataloader``
-    the shop images; both datasets give each sample's ``live_id`` in its
-    data info. Their batch sizes, workers and collate functions are used
+    the shop images; both datasets give each sample's livestream, by
+    ``live_ids()`` or as ``live_id`` in its data info. Their batch sizes, workers and collate functions are used
     for the per-livestream batches.
 
     Args:
