@@ -137,6 +137,7 @@ class StepTimes:
         self.ends: List[float] = []
         self.losses: List[float] = []
         self.initial_state: Optional[Dict[str, torch.Tensor]] = None
+        self.peak_memory = 0
 
     def durations(self) -> List[float]:
         return [e - s for s, e in zip(self.starts, self.ends)]
@@ -160,6 +161,21 @@ class StepStartHook(Hook):
             set_random_seed(self.times.seed)
         _sync(self.times.device)
         self.times.starts.append(time.perf_counter())
+
+
+class PeakMemoryHook(Hook):
+    """The largest GPU memory allocated over the steps, read before
+    mmengine's logger resets the peak counter (its ``LogProcessor`` does
+    at every logged iteration)."""
+    priority = 'HIGHEST'
+
+    def __init__(self) -> None:
+        self.peak = 0
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if torch.cuda.is_available():
+            self.peak = max(self.peak, torch.cuda.max_memory_allocated())
 
 
 class StepEndHook(Hook):
@@ -211,6 +227,11 @@ def setup_config(args) -> Config:
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator'):
         cfg[key] = None
     cfg.default_hooks.checkpoint = None
+    # A run of a few steps cannot hold the recipe's schedule (warm-up over
+    # 10 % of an epoch of a few iterations has no length): one scheduler
+    # that keeps the lr still steps every iteration.
+    cfg.param_scheduler = dict(type='ConstantLR', factor=1.0, by_epoch=False,
+                               begin=0, end=10**9)
     return cfg
 
 
@@ -252,7 +273,10 @@ def time_runner(cfg: Config, batches: List[Any], steps: int, device: str,
     runner = Runner.from_cfg(cfg)
     runner.register_hook(StepStartHook(times))
     runner.register_hook(StepEndHook(times))
+    memory = PeakMemoryHook()
+    runner.register_hook(memory)
     runner.train()
+    times.peak_memory = memory.peak
     if len(times.durations()) != steps:
         raise RuntimeError(f'the runner ran {len(times.durations())} steps, '
                            f'{steps} were asked for')
@@ -365,7 +389,7 @@ def run(args) -> Dict[str, Any]:
         runner = time_runner(cfg, batches, steps, args.device, r)
         if r == 0 and args.device == 'cuda':
             # Only the runner's model and optimizer were on the GPU.
-            peaks['runner'] = torch.cuda.max_memory_allocated() / 2**30
+            peaks['runner'] = runner.peak_memory / 2**30
         gc.collect()
         _reset_peak(args.device)
         runner_times = runner.durations()
