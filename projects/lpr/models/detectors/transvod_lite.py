@@ -9,6 +9,7 @@ from mmengine.model import ModuleList
 from torch import Tensor
 
 from ..layers import SeqHQMStage
+from .clip_batch import split_clips
 
 
 @MODELS.register_module()
@@ -24,9 +25,12 @@ class TransVODLite(DABDETR):
     the SD head's Hungarian loss (the last stage as ``loss_*``, earlier
     ones as ``s{i}.loss_*``); predictions come from the last stage.
 
-    Inputs are (B, T, 3, H, W) clips with :class:`TrackDataSample`\\ s
-    (``TrackDataPreprocessor``), or (N, 3, H, W) frames of one clip with
-    :class:`DetDataSample`\\ s.
+    The clip structure is explicit (:func:`split_clips`): (B, T, 3, H, W)
+    clips with one :class:`TrackDataSample` each (``PackTrackInputs`` +
+    ``TrackDataPreprocessor``), or (N, 3, H, W) frames whose
+    :class:`DetDataSample`\\ s carry their clip's ``video_id`` (frames of a
+    clip consecutive, clips equally long); anything else is a
+    ``ValueError``.
 
     Args:
         stage_topk: queries kept per frame by each stage (non-increasing,
@@ -72,21 +76,6 @@ class TransVODLite(DABDETR):
                     module.eval()
         return self
 
-    # ------------------------------------------------------------ helpers
-    @staticmethod
-    def _frames(batch_inputs: Tensor, batch_data_samples: OptSampleList
-                ) -> Tuple[Tensor, List[DetDataSample], int]:
-        """Flatten clips: (B, T, 3, H, W) → (B·T, 3, H, W) and the B·T
-        frame samples; (N, 3, H, W) is one clip."""
-        if batch_inputs.dim() == 5:
-            frames = batch_inputs.flatten(0, 1)
-            samples = [
-                f for clip in batch_data_samples
-                for f in clip.video_data_samples
-            ] if batch_data_samples is not None else None
-            return frames, samples, batch_inputs.shape[0]
-        return batch_inputs, batch_data_samples, 1
-
     def forward_clips(self, frames: Tensor, samples: List[DetDataSample],
                       num_clips: int) -> List[Tuple[Tensor, Tensor]]:
         """SD over the frames, then the SeqHQM stages.
@@ -128,8 +117,8 @@ class TransVODLite(DABDETR):
     # -------------------------------------------------------------- modes
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        frames, samples, num_clips = self._frames(batch_inputs,
-                                                  batch_data_samples)
+        frames, samples, num_clips = split_clips(batch_inputs,
+                                                 batch_data_samples)
         outputs = self.forward_clips(frames, samples, num_clips)
         gts = [s.gt_instances for s in samples]
         metas = [s.metainfo for s in samples]
@@ -151,8 +140,8 @@ class TransVODLite(DABDETR):
         """Per-frame predictions of the last stage, written to each frame
         sample's ``pred_instances`` (``max_per_img`` boxes, 1 by default in
         the LPR configs: the intended product)."""
-        frames, samples, num_clips = self._frames(batch_inputs,
-                                                  batch_data_samples)
+        frames, samples, num_clips = split_clips(batch_inputs,
+                                                 batch_data_samples)
         cls, boxes = self.forward_clips(frames, samples, num_clips)[-1]
         results = self.bbox_head.predict_by_feat(
             cls[None], boxes[None], [s.metainfo for s in samples],
@@ -163,6 +152,6 @@ class TransVODLite(DABDETR):
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None):
-        frames, samples, num_clips = self._frames(batch_inputs,
-                                                  batch_data_samples)
+        frames, samples, num_clips = split_clips(batch_inputs,
+                                                 batch_data_samples)
         return self.forward_clips(frames, samples, num_clips)
