@@ -1,7 +1,8 @@
 """The clip structure of a multi-frame detector's batch: which frames belong
-to which clip, checked from the data samples, never guessed."""
+to which clip, checked from the data samples, never guessed; and the
+fixed-size frame groups of a clip at test."""
 from itertools import groupby
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from mmdet.structures import DetDataSample, TrackDataSample
 from torch import Tensor
@@ -112,3 +113,36 @@ def split_clips(batch_inputs: Tensor,
                          'a time')
     return ClipBatch(batch_inputs, samples, len(lengths))
 
+
+
+def frame_groups(num_frames: int,
+                 group_size: Optional[int]) -> List[Tuple[List[int], int]]:
+    """Consecutive fixed-size groups of a clip's frames, for testing the
+    multi-frame detector group by group (TransVOD Lite's test protocol).
+
+    A clip of at most ``group_size`` frames (or ``group_size=None``) is one
+    group, unpadded, so a group that covers the clip is whole-clip
+    processing. A longer clip is cut into groups of ``group_size``
+    consecutive frames, the last one filled up to ``group_size`` with
+    copies of the clip's last frames, as TransVOD Lite pads a video's frame
+    list at test (``ids + ids[-offset:]``); every group then has the
+    training clip length, and the copies' predictions are dropped. (Its
+    released test script also shuffles a video's frames before cutting,
+    ``--is_shuffle``; the groups here are consecutive frames.)
+
+    Args:
+        num_frames: T, the frames of the clip.
+        group_size: frames per group, or ``None`` for the whole clip.
+
+    Returns:
+        list[tuple]: per group, its frame indices in ``[0, T)`` and how many
+        of them (the leading ones) are new, not padding; the new frames of
+        all groups are ``0 .. T-1`` in order, each once.
+    """
+    if group_size is None or num_frames <= group_size:
+        return [(list(range(num_frames)), num_frames)]
+    ids = list(range(num_frames))
+    offset = -num_frames % group_size
+    ids += ids[num_frames - offset:]
+    return [(ids[i:i + group_size], min(group_size, num_frames - i))
+            for i in range(0, num_frames, group_size)]
