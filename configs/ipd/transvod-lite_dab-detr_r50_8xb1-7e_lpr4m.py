@@ -3,25 +3,29 @@
 # checkpoint) is frozen; SeqHQM stages keep 80 -> 50 -> 30 of its 300
 # queries per frame and are trained on clips of 10 evenly spaced frames
 # (1 clip per GPU, 8 GPUs), lr 2e-4, 7 epochs with drops at 5 and 6. At test
-# every clip is processed whole (the video dataset gives all its frames in
-# test mode).
+# the video dataset gives every frame of a clip, and the model runs them in
+# consecutive groups of the training clip length (`frames_per_group`; the
+# last group padded with copies of the clip's last frames, as TransVOD Lite
+# tests), so memory grows with the group, not the clip.
 # Evaluation on the release (as the SD's): the one-class test file,
 # categories merged (class-agnostic AP on the top 100 boxes per frame;
 # `top1/*` on each frame's best box).
 #   bash tools/dist_train.sh configs/ipd/transvod-lite_dab-detr_r50_8xb1-7e_lpr4m.py 8
 _base_ = ['./dab-detr_r50_8xb8-20e_lpr4m.py']
+num_frames = 10  # per training clip, and per test group
 
 model = dict(
     type='TransVODLite',
     stage_topk=(80, 50, 30),
     temporal_cfg=dict(num_heads=8, feedforward_channels=1024, dropout=0.1),
     freeze_detector=True,
-    data_preprocessor=dict(type='TrackDataPreprocessor'))
+    data_preprocessor=dict(type='TrackDataPreprocessor'),
+    test_cfg=dict(frames_per_group=num_frames))
 load_from = 'work_dirs/dab-detr_r50_8xb8-20e_lpr4m/epoch_20.pth'
 
 
 train_pipeline = [
-    dict(type='ClipFrameSample', num_frames=10, rule='linspace'),
+    dict(type='ClipFrameSample', num_frames=num_frames, rule='linspace'),
     dict(
         type='TransformBroadcaster',
         share_random_params=True,

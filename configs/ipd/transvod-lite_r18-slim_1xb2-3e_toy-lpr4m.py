@@ -17,8 +17,9 @@ model = dict(
     temporal_cfg=dict(num_heads=4, feedforward_channels=256, dropout=0.1),
     freeze_detector=True,
     data_preprocessor=dict(type='TrackDataPreprocessor'),
-    # Every box of the last stage (10 queries x 1 class), for AP.
-    test_cfg=dict(max_per_img=10))
+    # Every box of the last stage (10 queries x 1 class), for AP; test
+    # clips in groups of the training clip length.
+    test_cfg=dict(max_per_img=10, frames_per_group={{_base_.num_frames}}))
 load_from = 'work_dirs/dab-detr_r18-slim_1xb8-12e_toy-lpr4m/epoch_12.pth'
 
 max_epochs = 3

@@ -1,5 +1,5 @@
 """TransVOD Lite on DAB-DETR: the multi-frame intended-product detector."""
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors import DABDETR
@@ -9,6 +9,18 @@ from mmengine.model import ModuleList
 from torch import Tensor
 
 from ..layers import SeqHQMStage
+from .clip_batch import frame_groups, split_clips
+
+
+def frames_per_group(test_cfg: Optional[dict]) -> Optional[int]:
+    """``test_cfg.frames_per_group``: frames per test group (``None``:
+    whole clips)."""
+    group = (test_cfg or {}).get('frames_per_group')
+    if group is not None and (isinstance(group, bool)
+                              or not isinstance(group, int) or group < 1):
+        raise ValueError('test_cfg.frames_per_group must be a positive int '
+                         f'or None, got {group!r}')
+    return group
 
 
 @MODELS.register_module()
@@ -24,9 +36,19 @@ class TransVODLite(DABDETR):
     the SD head's Hungarian loss (the last stage as ``loss_*``, earlier
     ones as ``s{i}.loss_*``); predictions come from the last stage.
 
-    Inputs are (B, T, 3, H, W) clips with :class:`TrackDataSample`\\ s
-    (``TrackDataPreprocessor``), or (N, 3, H, W) frames of one clip with
-    :class:`DetDataSample`\\ s.
+    The clip structure is explicit (:func:`split_clips`): (B, T, 3, H, W)
+    clips with one :class:`TrackDataSample` each (``PackTrackInputs`` +
+    ``TrackDataPreprocessor``), or (N, 3, H, W) frames whose
+    :class:`DetDataSample`\\ s carry their clip's ``video_id`` (frames of a
+    clip consecutive, clips equally long); anything else is a
+    ``ValueError``.
+
+    At test, ``test_cfg.frames_per_group`` (the configs set their training
+    clip length) runs each clip in consecutive groups of that many frames
+    (:func:`frame_groups`: the last one padded with copies of the clip's
+    last frames, as TransVOD Lite does), so memory grows with the group,
+    not the clip; a group that covers the clip, or ``None``, processes it
+    whole.
 
     Args:
         stage_topk: queries kept per frame by each stage (non-increasing,
@@ -55,6 +77,7 @@ class TransVODLite(DABDETR):
         if max_per_img > topk[-1] * self.bbox_head.cls_out_channels:
             raise ValueError(f'max_per_img={max_per_img} exceeds the last '
                              f'stage\'s {topk[-1]} queries x classes')
+        frames_per_group(self.test_cfg)  # a bad value fails at build
         self.stages = ModuleList(
             SeqHQMStage(k, self.embed_dims, self.bbox_head.cls_out_channels,
                         **temporal_cfg) for k in topk)
@@ -71,21 +94,6 @@ class TransVODLite(DABDETR):
                 if name != 'stages':
                     module.eval()
         return self
-
-    # ------------------------------------------------------------ helpers
-    @staticmethod
-    def _frames(batch_inputs: Tensor, batch_data_samples: OptSampleList
-                ) -> Tuple[Tensor, List[DetDataSample], int]:
-        """Flatten clips: (B, T, 3, H, W) → (B·T, 3, H, W) and the B·T
-        frame samples; (N, 3, H, W) is one clip."""
-        if batch_inputs.dim() == 5:
-            frames = batch_inputs.flatten(0, 1)
-            samples = [
-                f for clip in batch_data_samples
-                for f in clip.video_data_samples
-            ] if batch_data_samples is not None else None
-            return frames, samples, batch_inputs.shape[0]
-        return batch_inputs, batch_data_samples, 1
 
     def forward_clips(self, frames: Tensor, samples: List[DetDataSample],
                       num_clips: int) -> List[Tuple[Tensor, Tensor]]:
@@ -128,8 +136,8 @@ class TransVODLite(DABDETR):
     # -------------------------------------------------------------- modes
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        frames, samples, num_clips = self._frames(batch_inputs,
-                                                  batch_data_samples)
+        frames, samples, num_clips = split_clips(batch_inputs,
+                                                 batch_data_samples)
         outputs = self.forward_clips(frames, samples, num_clips)
         gts = [s.gt_instances for s in samples]
         metas = [s.metainfo for s in samples]
@@ -149,20 +157,52 @@ class TransVODLite(DABDETR):
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Per-frame predictions of the last stage, written to each frame
-        sample's ``pred_instances`` (``max_per_img`` boxes, 1 by default in
-        the LPR configs: the intended product)."""
-        frames, samples, num_clips = self._frames(batch_inputs,
-                                                  batch_data_samples)
-        cls, boxes = self.forward_clips(frames, samples, num_clips)[-1]
-        results = self.bbox_head.predict_by_feat(
-            cls[None], boxes[None], [s.metainfo for s in samples],
-            rescale=rescale)
-        for sample, result in zip(samples, results):
-            sample.pred_instances = result
+        sample's ``pred_instances`` (``max_per_img`` boxes per frame).
+
+        Clips longer than ``test_cfg.frames_per_group`` run group by group
+        (one group per forward); each frame gets the prediction of the
+        group it is new in."""
+        batch = split_clips(batch_inputs, batch_data_samples)
+        group = frames_per_group(self.test_cfg)
+        length = batch.clip_length
+        if group is None or length <= group:
+            self._predict_frames(batch.frames, batch.samples,
+                                 batch.num_clips, len(batch.samples),
+                                 rescale)
+            return batch_data_samples
+        for clip in range(batch.num_clips):
+            start = clip * length
+            for ids, num_new in frame_groups(length, group):
+                index = [start + i for i in ids]
+                self._predict_frames(batch.frames[index],
+                                     [batch.samples[i] for i in index], 1,
+                                     num_new, rescale)
         return batch_data_samples
+
+    def _predict_frames(self, frames: Tensor, samples: List[DetDataSample],
+                        num_clips: int, num_kept: int,
+                        rescale: bool) -> None:
+        """Run ``num_clips`` equally long clips and write the predictions
+        of the first ``num_kept`` frames to their samples.
+
+        Args:
+            frames: (B·T, 3, H, W), the T frames of a clip consecutive.
+            samples: their B·T samples.
+            num_clips: B.
+            num_kept: leading frames that get predictions (the rest pad a
+                group).
+            rescale: boxes in the original image's pixels.
+        """
+        cls, boxes = self.forward_clips(frames, samples, num_clips)[-1]
+        kept = samples[:num_kept]
+        results = self.bbox_head.predict_by_feat(
+            cls[None, :num_kept], boxes[None, :num_kept],
+            [s.metainfo for s in kept], rescale=rescale)
+        for sample, result in zip(kept, results):
+            sample.pred_instances = result
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None):
-        frames, samples, num_clips = self._frames(batch_inputs,
-                                                  batch_data_samples)
+        frames, samples, num_clips = split_clips(batch_inputs,
+                                                 batch_data_samples)
         return self.forward_clips(frames, samples, num_clips)
