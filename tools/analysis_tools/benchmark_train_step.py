@@ -236,7 +236,9 @@ def setup_config(args) -> Config:
 
 
 def collect_batches(cfg: Config, n: int) -> List[Any]:
-    """The first ``n`` collated batches of the config's training loader."""
+    """The first ``n`` collated batches of the config's training loader
+    (random transforms seeded, in workers and in this process alike)."""
+    set_random_seed(cfg.randomness['seed'])
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         loader = Runner.build_dataloader(
             copy.deepcopy(cfg.train_dataloader),
@@ -296,10 +298,11 @@ class BareLoop:
             self.model.load_state_dict(initial_state)
             self.model.to(device)
             self.model.train()
+            plain = copy.deepcopy(cfg.optim_wrapper)
+            for key in ('dtype', 'loss_scale', 'clip_grad'):
+                plain.pop(key, None)
             wrapper = build_optim_wrapper(
-                self.model, dict(copy.deepcopy(cfg.optim_wrapper),
-                                 type='OptimWrapper',
-                                 clip_grad=None))
+                self.model, dict(plain, type='OptimWrapper'))
         self.optimizer = wrapper.optimizer
         self.clip = cfg.optim_wrapper.get('clip_grad') or None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -322,7 +325,7 @@ class BareLoop:
         loss = sum(
             sum(v) if isinstance(v, list) else v
             for k, v in losses.items() if 'loss' in k)
-        self.losses.append(float(loss))
+        self.losses.append(loss.detach())
         self.scaler.scale(loss).backward()
         if self.clip:
             self.scaler.unscale_(self.optimizer)
@@ -403,7 +406,7 @@ def run(args) -> Dict[str, Any]:
         if r == 0 and args.device == 'cuda':
             peaks['bare'] = torch.cuda.max_memory_allocated() / 2**30
         if first_losses[1] is None:
-            first_losses = (first_losses[0], bare.losses[0])
+            first_losses = (first_losses[0], float(bare.losses[0]))
         runner_median = statistics.median(runner_times[args.warmup:])
         bare_median = statistics.median(bare_times[args.warmup:])
         rounds.append(dict(runner_s=runner_median, bare_s=bare_median,
