@@ -21,6 +21,9 @@ model = dict(
     # a one-layer deformable frame decoder into the frame's memory, one
     # feature level (DAB-DETR's single-scale memory; the original's released
     # recipe also uses one level), 4 sampling points per head.
+    # Every stage is anchored on the SD's final boxes of the queries it keeps
+    # (TransVOD Lite); type='CascadeSeqHQMStage' anchors each stage on the
+    # previous stage's refined boxes instead.
     stage_cfg=dict(
         type='SeqHQMStage',
         temporal_encoder=dict(

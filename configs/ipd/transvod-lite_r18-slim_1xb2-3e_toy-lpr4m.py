@@ -16,6 +16,9 @@ model = dict(
     stage_topk=(20, 15, 10),
     # Each stage: temporal query encoder over the clip, then a one-layer
     # deformable frame decoder into the frame's (single-level) memory.
+    # Every stage is anchored on the SD's final boxes of the queries it keeps
+    # (TransVOD Lite); type='CascadeSeqHQMStage' anchors each stage on the
+    # previous stage's refined boxes instead.
     stage_cfg=dict(
         type='SeqHQMStage',
         temporal_encoder=dict(

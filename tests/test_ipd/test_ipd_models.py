@@ -3,6 +3,7 @@ import os.path as osp
 
 import pytest
 import torch
+from torch import nn
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.layers import DeformableDetrTransformerDecoderLayer
 from mmdet.models.losses import FocalLoss
@@ -13,8 +14,8 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import lpr  # noqa: F401
-from lpr.models.layers import (SeqHQMStage, gather_topk_queries,
-                               single_level_memory)
+from lpr.models.layers import (CascadeSeqHQMStage, SeqHQMStage,
+                               gather_topk_queries, single_level_memory)
 from lpr.models.losses import TorchFocalLoss
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -93,12 +94,34 @@ def test_seqhqm_stage_shapes_and_deformable_frame_decoder():
     n, q = 6, 5  # 2 clips x 3 frames
     out = stage(torch.randn(n, q, 16), torch.rand(n, q, 4),
                 torch.randn(n, q, 2), 2, **_memory(n, valid_w=3))
-    query, cls, boxes = out
+    query, cls, boxes, _ = out
     assert query.shape == (n, 3, 16) and cls.shape == (n, 3, 2)
     assert boxes.shape == (n, 3, 4) and 0 <= boxes.min() <= boxes.max() <= 1
     with pytest.raises(ValueError):
         stage(torch.randn(5, q, 16), torch.rand(5, q, 4),
               torch.randn(5, q, 2), 2, **_memory(5))
+
+
+@pytest.mark.parametrize('stage_type', [SeqHQMStage, CascadeSeqHQMStage])
+def test_stage_hands_on_its_kept_references_or_its_refined_boxes(
+        stage_type):
+    torch.manual_seed(0)
+    stage = _small_stage(top_k=2)
+    stage.__class__ = stage_type
+    stage.init_weights()
+    nn.init.normal_(stage.reg_head.layers[-1].bias)  # a non-zero refinement
+    n, q = 2, 4
+    reference = torch.rand(n, q, 4) * 0.8 + 0.1
+    logits = torch.randn(n, q, 2)
+    _, _, boxes, nxt = stage(torch.randn(n, q, 16), reference, logits, 1,
+                             **_memory(n))
+    index = logits.sigmoid().max(-1).values.topk(2, dim=1).indices
+    kept = torch.stack([reference[i, index[i]] for i in range(n)])
+    assert not torch.allclose(boxes, kept, atol=1e-3)
+    if stage_type is SeqHQMStage:  # TransVOD Lite: the kept SD boxes
+        assert torch.equal(nxt, kept) and not nxt.requires_grad
+    else:
+        assert torch.equal(nxt, boxes)
 
 
 def test_frame_decoder_reads_the_frame_memory_at_the_reference_boxes():
@@ -172,8 +195,10 @@ def test_two_clips_in_a_batch_match_each_clip_alone():
                                        one[stage][1], atol=1e-4, rtol=1e-4)
 
 
-def test_losses_per_stage_and_a_frozen_detector():
-    model = _md().train()
+@pytest.mark.parametrize('stage_type', ['SeqHQMStage', 'CascadeSeqHQMStage'])
+def test_losses_per_stage_and_a_frozen_detector(stage_type):
+    cfg = Config.fromfile(MD_CONFIG).model.stage_cfg
+    model = _md(stage_cfg=dict(cfg, type=stage_type)).train()
     batch = _batch(model, [_clip(2, 0), _clip(2, 1)])
     losses = model.loss(*batch)
     expected = {'loss_cls', 'loss_bbox', 'loss_iou'}
@@ -204,6 +229,43 @@ def test_stage_topk_is_checked():
         _md(stage_topk=(10, 20))
     with pytest.raises(ValueError, match='num_queries'):
         _md(stage_topk=(40, ))
+
+
+@pytest.mark.parametrize('stage_type,hops', [('SeqHQMStage', (1, 1, 1)),
+                                             ('CascadeSeqHQMStage',
+                                              (1, 2, 3))])
+def test_every_stage_is_anchored_on_the_sd_boxes_or_cascades(
+        stage_type, hops):
+    """With box heads that add a constant c to every box logit, a stage
+    anchored on the SD's boxes predicts SD box logits + c; a cascade adds c
+    once per stage so far."""
+    cfg = Config.fromfile(MD_CONFIG).model.stage_cfg
+    model = _md(stage_cfg=dict(cfg, type=stage_type)).eval()
+    c = 0.3
+    for stage in model.stages:
+        nn.init.zeros_(stage.reg_head.layers[-1].weight)
+        nn.init.constant_(stage.reg_head.layers[-1].bias, c)
+    inputs, clips = _batch(model, [_clip(2, 0)])
+    frames = inputs.flatten(0, 1)
+    samples = clips[0].video_data_samples
+    with torch.no_grad():
+        outputs = model._forward(inputs, clips)
+        img_feats = model.extract_feat(frames)
+        enc, dec = model.pre_transformer(img_feats, samples)
+        enc_out = model.forward_encoder(**enc)
+        query, _ = model.pre_decoder(**enc_out)
+        dec.update(query)
+        out = model.forward_decoder(**dec)
+        _, sd_boxes = model.bbox_head(out['hidden_states'][-1:],
+                                      out['references'][-1:])
+    sd_logits = torch.logit(sd_boxes[0].clamp(1e-3, 1 - 1e-3))
+    for (_, boxes), k in zip(outputs, hops):
+        # Every box is one of its frame's SD boxes, shifted k times (to
+        # float precision of logits near 0 and 1), not k + 1 times.
+        for shift, close in ((k, True), (k + 1, False)):
+            logits = torch.logit(boxes) - shift * c
+            dist = torch.cdist(logits, sd_logits).min(-1).values
+            assert (dist.max() < 1e-2) == close, (stage_type, k, shift)
 
 
 def test_stage_width_must_match_the_detector():

@@ -57,9 +57,11 @@ class TransVODLite(DABDETR):
         stage_topk: queries kept per frame by each stage (non-increasing,
             each at most ``num_queries``).
         stage_cfg: config of every stage (:class:`SeqHQMStage` by
-            default); ``top_k`` and ``num_classes`` are filled in per
-            stage, and its width must equal the detector's
-            ``embed_dims``.
+            default: every stage anchored on the SD's final boxes of its
+            kept queries, as TransVOD Lite; ``CascadeSeqHQMStage``: each
+            stage anchored on the previous stage's refined boxes);
+            ``top_k`` and ``num_classes`` are filled in per stage, and its
+            width must equal the detector's ``embed_dims``.
         freeze_detector: keep the SD fixed (no gradients, eval mode): the
             TransVOD Lite recipe trains only the temporal module.
         *args, **kwargs: :class:`mmdet.models.DABDETR` arguments.
@@ -134,10 +136,13 @@ class TransVODLite(DABDETR):
         memory = single_level_memory(encoder_outputs['memory'],
                                      decoder_inputs['memory_mask'],
                                      img_feats[-1].shape[-2:])
-        query, cls, boxes = hidden, cls[0], boxes[0]
+        # Every stage's reference boxes start from the SD's final boxes;
+        # each stage says what the next one gets.
+        query, cls, reference = hidden, cls[0], boxes[0]
         outputs = []
         for stage in self.stages:
-            query, cls, boxes = stage(query, boxes, cls, num_clips, **memory)
+            query, cls, boxes, reference = stage(query, reference, cls,
+                                                 num_clips, **memory)
             outputs.append((cls, boxes))
         return outputs
 

@@ -7,6 +7,11 @@ encoder), refines them against their own frame's encoder memory (a
 one-layer frame decoder with multi-scale deformable cross-attention, mmdet's
 ``DeformableDetrTransformerDecoder``) and predicts classes and boxes with
 its own heads.
+
+Reference boxes: as in TransVOD Lite, every stage uses the single-frame
+detector's final boxes of the queries it keeps (:class:`SeqHQMStage`);
+:class:`CascadeSeqHQMStage` instead hands its own refined boxes to the next
+stage.
 """
 import copy
 from typing import Optional, Tuple
@@ -117,6 +122,14 @@ class SeqHQMStage(BaseModule):
     mmdet's Deformable DETR decoder does; the original passes no padding
     mask to its temporal decoder, which only differs on padded frames).
 
+    Reference boxes (TransVOD Lite): the stage gathers the reference boxes
+    it receives for the queries it keeps, refines them with its box head,
+    and hands the gathered, unrefined references to the next stage, so
+    every stage is anchored on the single-frame detector's final boxes of
+    its kept queries (the chained top-k picks them); the refined boxes are
+    only predictions. :class:`CascadeSeqHQMStage` hands on the refined
+    boxes instead.
+
     Args:
         top_k: queries kept per frame.
         num_classes: class-score channels.
@@ -187,7 +200,8 @@ class SeqHQMStage(BaseModule):
                 num_clips: int, value: Tensor,
                 key_padding_mask: Optional[Tensor], spatial_shapes: Tensor,
                 level_start_index: Tensor,
-                valid_ratios: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+                valid_ratios: Tensor
+                ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Run the stage on B clips of T frames (N = B·T, frames of a clip
         consecutive).
 
@@ -206,7 +220,8 @@ class SeqHQMStage(BaseModule):
 
         Returns:
             tuple: queries (N, k, D), class logits (N, k, C) and boxes
-            (N, k, 4) (sigmoid cx, cy, w, h) of this stage.
+            (N, k, 4) (sigmoid cx, cy, w, h) of this stage, and the (N, k, 4)
+            reference boxes for the next stage (:meth:`next_reference`).
         """
         n, _, d = query.shape
         if n % num_clips:
@@ -228,4 +243,22 @@ class SeqHQMStage(BaseModule):
         cls = self.cls_head(query)
         boxes = (self.reg_head(query) +
                  inverse_sigmoid(reference, eps=1e-3)).sigmoid()
-        return query, cls, boxes
+        return query, cls, boxes, self.next_reference(reference, boxes)
+
+    def next_reference(self, reference: Tensor, boxes: Tensor) -> Tensor:
+        """The next stage's reference boxes: the (N, k, 4) references this
+        stage gathered for its kept queries (TransVOD Lite), not its
+        refined ``boxes``."""
+        return reference
+
+
+@MODELS.register_module()
+class CascadeSeqHQMStage(SeqHQMStage):
+    """A SeqHQM stage that hands its refined boxes to the next stage as
+    reference boxes (a cascade), instead of the single-frame detector's
+    boxes of the kept queries. Same arguments as :class:`SeqHQMStage`."""
+
+    def next_reference(self, reference: Tensor, boxes: Tensor) -> Tensor:
+        """The next stage's reference boxes: this stage's refined (N, k, 4)
+        ``boxes`` (detached when the next stage gathers them)."""
+        return boxes
