@@ -27,7 +27,20 @@ model = dict(
     stage_cfg=dict(
         type='SeqHQMStage',
         temporal_encoder=dict(
-            num_heads=8, feedforward_channels=1024, dropout=0.1),
+            self_attn_cfg=dict(
+                embed_dims=256,
+                num_heads=8,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            cross_attn_cfg=dict(
+                embed_dims=256,
+                num_heads=8,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            ffn_cfg=dict(
+                embed_dims=256, feedforward_channels=1024, ffn_drop=0.1)),
         frame_decoder=dict(
             num_layers=1,
             layer_cfg=dict(

@@ -22,7 +22,20 @@ model = dict(
     stage_cfg=dict(
         type='SeqHQMStage',
         temporal_encoder=dict(
-            num_heads=4, feedforward_channels=256, dropout=0.1),
+            self_attn_cfg=dict(
+                embed_dims=128,
+                num_heads=4,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            cross_attn_cfg=dict(
+                embed_dims=128,
+                num_heads=4,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            ffn_cfg=dict(
+                embed_dims=128, feedforward_channels=256, ffn_drop=0.1)),
         frame_decoder=dict(
             num_layers=1,
             layer_cfg=dict(

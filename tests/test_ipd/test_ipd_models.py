@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 from mmcv.ops import MultiScaleDeformableAttention
-from mmdet.models.layers import DeformableDetrTransformerDecoderLayer
+from mmdet.models.layers import (DeformableDetrTransformerDecoderLayer,
+                                 DetrTransformerDecoderLayer)
 from mmdet.models.losses import FocalLoss
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, TrackDataSample
@@ -37,12 +38,15 @@ def test_gather_topk_queries_picks_the_best_per_frame():
         gather_topk_queries(scores, 5, feats)
 
 
-def _small_stage(top_k=3, **kwargs):
-    d = 16
+def _small_stage(top_k=3, temporal_dims=16, **kwargs):
+    d, t = 16, temporal_dims
     return SeqHQMStage(
         top_k=top_k,
         num_classes=2,
-        temporal_encoder=dict(num_heads=2, feedforward_channels=32),
+        temporal_encoder=dict(
+            self_attn_cfg=dict(embed_dims=t, num_heads=2),
+            cross_attn_cfg=dict(embed_dims=t, num_heads=2),
+            ffn_cfg=dict(embed_dims=t, feedforward_channels=32)),
         frame_decoder=dict(
             num_layers=1,
             layer_cfg=dict(
@@ -83,6 +87,7 @@ def test_single_level_memory_describes_one_level():
 def test_seqhqm_stage_shapes_and_deformable_frame_decoder():
     stage = _small_stage()
     stage.init_weights()
+    assert type(stage.temporal_encoder) is DetrTransformerDecoderLayer
     layer = stage.frame_decoder.layers[0]
     assert isinstance(layer, DeformableDetrTransformerDecoderLayer)
     assert isinstance(layer.cross_attn, MultiScaleDeformableAttention)
@@ -97,9 +102,11 @@ def test_seqhqm_stage_shapes_and_deformable_frame_decoder():
     query, cls, boxes, _ = out
     assert query.shape == (n, 3, 16) and cls.shape == (n, 3, 2)
     assert boxes.shape == (n, 3, 4) and 0 <= boxes.min() <= boxes.max() <= 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='do not split into 2 clips'):
         stage(torch.randn(5, q, 16), torch.rand(5, q, 4),
               torch.randn(5, q, 2), 2, **_memory(5))
+    with pytest.raises(ValueError, match='temporal encoder 8 wide'):
+        _small_stage(temporal_dims=8)
 
 
 @pytest.mark.parametrize('stage_type', [SeqHQMStage, CascadeSeqHQMStage])
@@ -270,9 +277,9 @@ def test_every_stage_is_anchored_on_the_sd_boxes_or_cascades(
 
 def test_stage_width_must_match_the_detector():
     cfg = Config.fromfile(MD_CONFIG).model.stage_cfg
-    layer_cfg = cfg.frame_decoder.layer_cfg
-    for key in ('self_attn_cfg', 'cross_attn_cfg', 'ffn_cfg'):
-        layer_cfg[key].embed_dims = 64
+    for layer_cfg in (cfg.frame_decoder.layer_cfg, cfg.temporal_encoder):
+        for key in ('self_attn_cfg', 'cross_attn_cfg', 'ffn_cfg'):
+            layer_cfg[key].embed_dims = 64
     with pytest.raises(ValueError, match='64 wide, the detector 128'):
         _md(stage_cfg=cfg)
 

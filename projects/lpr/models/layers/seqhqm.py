@@ -3,7 +3,8 @@ TransVOD Lite, over the object queries of a single-frame DETR.
 
 Each stage keeps the top-k queries of every frame by class score, lets the
 kept queries of all frames of a clip attend to each other (temporal query
-encoder), refines them against their own frame's encoder memory (a
+encoder, an mmdet ``DetrTransformerDecoderLayer`` whose keys and values are
+its own input), refines them against their own frame's encoder memory (a
 one-layer frame decoder with multi-scale deformable cross-attention, mmdet's
 ``DeformableDetrTransformerDecoder``) and predicts classes and boxes with
 its own heads.
@@ -18,7 +19,8 @@ from typing import Optional, Tuple
 
 from mmcv.cnn import Linear
 from mmcv.ops import MultiScaleDeformableAttention
-from mmdet.models.layers import DeformableDetrTransformerDecoder
+from mmdet.models.layers import (DeformableDetrTransformerDecoder,
+                                 DetrTransformerDecoderLayer)
 from mmdet.models.layers.transformer import MLP, inverse_sigmoid
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
@@ -49,61 +51,16 @@ def gather_topk_queries(scores: Tensor, k: int, *tensors: Tensor
     return (index, *gathered)
 
 
-class _FFN(nn.Sequential):
-
-    def __init__(self, dims: int, hidden: int, dropout: float) -> None:
-        super().__init__(
-            nn.Linear(dims, hidden), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(hidden, dims))
-
-
-class _AttentionPairLayer(BaseModule):
-    """Self-attention, a second attention and an FFN, each followed by
-    dropout, a residual and a LayerNorm (post-norm)."""
-
-    def __init__(self,
-                 embed_dims: int = 256,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 1024,
-                 dropout: float = 0.1,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.embed_dims = embed_dims
-        self.self_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.ffn = _FFN(embed_dims, feedforward_channels, dropout)
-        self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
-        self.dropout = nn.Dropout(dropout)
-
-
-class TemporalQueryEncoderLayer(_AttentionPairLayer):
-    """Self-attention over the kept queries of all frames of a clip, then
-    attention whose keys/values are that same input set, then an FFN
-    (post-norm).
-
-    Args:
-        embed_dims: query width.
-        num_heads: attention heads.
-        feedforward_channels: FFN width.
-        dropout: dropout of attention outputs and FFN.
-    """
-
-    def forward(self, queries: Tensor) -> Tensor:
-        """(B, T·k, D) → (B, T·k, D)."""
-        x = self.norms[0](
-            queries + self.dropout(self.self_attn(queries, queries,
-                                                  queries)[0]))
-        x = self.norms[1](
-            x + self.dropout(self.cross_attn(x, queries, queries)[0]))
-        return self.norms[2](x + self.dropout(self.ffn(x)))
-
-
 @MODELS.register_module()
 class SeqHQMStage(BaseModule):
     """One SeqHQM stage: top-k per frame → temporal query encoder over the
     clip → frame decoder → stage class and box heads.
+
+    The temporal query encoder is one mmdet ``DetrTransformerDecoderLayer``
+    over the B clips' (T·k) kept queries with that same input set as keys
+    and values of its second attention (TransVOD Lite's temporal query
+    encoder layer: self-attention, attention into the input set, FFN,
+    post-norm, no positional embedding).
 
     The frame decoder is mmdet's ``DeformableDetrTransformerDecoder`` (one
     ``DeformableDetrTransformerDecoderLayer`` in TransVOD Lite: self-attention
@@ -133,8 +90,9 @@ class SeqHQMStage(BaseModule):
     Args:
         top_k: queries kept per frame.
         num_classes: class-score channels.
-        temporal_encoder: ``num_heads``, ``feedforward_channels`` and
-            ``dropout`` of the temporal query encoder layer.
+        temporal_encoder: config of the temporal query encoder's
+            ``DetrTransformerDecoderLayer`` (``self_attn_cfg``,
+            ``cross_attn_cfg``, ``ffn_cfg``).
         frame_decoder: config of the ``DeformableDetrTransformerDecoder``
             (``num_layers``, ``layer_cfg`` with ``self_attn_cfg``,
             ``cross_attn_cfg``, ``ffn_cfg``); its ``embed_dims`` set the
@@ -146,7 +104,22 @@ class SeqHQMStage(BaseModule):
                  top_k: int,
                  num_classes: int = 1,
                  temporal_encoder: ConfigType = dict(
-                     num_heads=8, feedforward_channels=1024, dropout=0.1),
+                     self_attn_cfg=dict(
+                         embed_dims=256,
+                         num_heads=8,
+                         attn_drop=0.1,
+                         proj_drop=0.1,
+                         batch_first=True),
+                     cross_attn_cfg=dict(
+                         embed_dims=256,
+                         num_heads=8,
+                         attn_drop=0.1,
+                         proj_drop=0.1,
+                         batch_first=True),
+                     ffn_cfg=dict(
+                         embed_dims=256,
+                         feedforward_channels=1024,
+                         ffn_drop=0.1)),
                  frame_decoder: ConfigType = dict(
                      num_layers=1,
                      layer_cfg=dict(
@@ -175,8 +148,12 @@ class SeqHQMStage(BaseModule):
         frame_decoder.setdefault('post_norm_cfg', None)
         self.frame_decoder = DeformableDetrTransformerDecoder(**frame_decoder)
         self.embed_dims = self.frame_decoder.embed_dims
-        self.temporal_encoder = TemporalQueryEncoderLayer(
-            self.embed_dims, **temporal_encoder)
+        self.temporal_encoder = DetrTransformerDecoderLayer(
+            **copy.deepcopy(dict(temporal_encoder)))
+        if self.temporal_encoder.embed_dims != self.embed_dims:
+            raise ValueError(
+                f'temporal encoder {self.temporal_encoder.embed_dims} wide, '
+                f'frame decoder {self.embed_dims}')
         self.cls_head = Linear(self.embed_dims, num_classes)
         self.reg_head = MLP(self.embed_dims, self.embed_dims, 4, 3)
 
@@ -230,7 +207,9 @@ class SeqHQMStage(BaseModule):
         _, query, reference = gather_topk_queries(scores, self.top_k, query,
                                                   reference.detach())
         # (B·T, k, D) → (B, T·k, D): attention never mixes clips.
-        query = self.temporal_encoder(query.reshape(num_clips, -1, d))
+        clip_queries = query.reshape(num_clips, -1, d)
+        query = self.temporal_encoder(
+            query=clip_queries, key=clip_queries, value=clip_queries)
         query, _ = self.frame_decoder(
             query=query.reshape(n, self.top_k, d),
             query_pos=None,
