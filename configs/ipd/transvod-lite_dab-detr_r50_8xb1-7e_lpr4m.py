@@ -17,7 +17,49 @@ num_frames = 10  # per training clip, and per test group
 model = dict(
     type='TransVODLite',
     stage_topk=(80, 50, 30),
-    temporal_cfg=dict(num_heads=8, feedforward_channels=1024, dropout=0.1),
+    # Each stage (TransVOD Lite): temporal query encoder over the clip, then
+    # a one-layer deformable frame decoder into the frame's memory, one
+    # feature level (DAB-DETR's single-scale memory; the original's released
+    # recipe also uses one level), 4 sampling points per head.
+    # Every stage is anchored on the SD's final boxes of the queries it keeps
+    # (TransVOD Lite); type='CascadeSeqHQMStage' anchors each stage on the
+    # previous stage's refined boxes instead.
+    stage_cfg=dict(
+        type='SeqHQMStage',
+        temporal_encoder=dict(
+            self_attn_cfg=dict(
+                embed_dims=256,
+                num_heads=8,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            cross_attn_cfg=dict(
+                embed_dims=256,
+                num_heads=8,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            ffn_cfg=dict(
+                embed_dims=256, feedforward_channels=1024, ffn_drop=0.1)),
+        frame_decoder=dict(
+            num_layers=1,
+            layer_cfg=dict(
+                self_attn_cfg=dict(
+                    embed_dims=256,
+                    num_heads=8,
+                    attn_drop=0.1,
+                    proj_drop=0.1,
+                    batch_first=True),
+                cross_attn_cfg=dict(
+                    embed_dims=256,
+                    num_heads=8,
+                    num_levels=1,
+                    num_points=4,
+                    dropout=0.1,
+                    batch_first=True),
+                ffn_cfg=dict(
+                    embed_dims=256, feedforward_channels=1024,
+                    ffn_drop=0.1)))),
     freeze_detector=True,
     data_preprocessor=dict(type='TrackDataPreprocessor'),
     test_cfg=dict(frames_per_group=num_frames))

@@ -14,7 +14,47 @@ custom_imports = dict(imports=['lpr'], allow_failed_imports=False)
 model = dict(
     type='TransVODLite',
     stage_topk=(20, 15, 10),
-    temporal_cfg=dict(num_heads=4, feedforward_channels=256, dropout=0.1),
+    # Each stage: temporal query encoder over the clip, then a one-layer
+    # deformable frame decoder into the frame's (single-level) memory.
+    # Every stage is anchored on the SD's final boxes of the queries it keeps
+    # (TransVOD Lite); type='CascadeSeqHQMStage' anchors each stage on the
+    # previous stage's refined boxes instead.
+    stage_cfg=dict(
+        type='SeqHQMStage',
+        temporal_encoder=dict(
+            self_attn_cfg=dict(
+                embed_dims=128,
+                num_heads=4,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            cross_attn_cfg=dict(
+                embed_dims=128,
+                num_heads=4,
+                attn_drop=0.1,
+                proj_drop=0.1,
+                batch_first=True),
+            ffn_cfg=dict(
+                embed_dims=128, feedforward_channels=256, ffn_drop=0.1)),
+        frame_decoder=dict(
+            num_layers=1,
+            layer_cfg=dict(
+                self_attn_cfg=dict(
+                    embed_dims=128,
+                    num_heads=4,
+                    attn_drop=0.1,
+                    proj_drop=0.1,
+                    batch_first=True),
+                cross_attn_cfg=dict(
+                    embed_dims=128,
+                    num_heads=4,
+                    num_levels=1,
+                    num_points=4,
+                    dropout=0.1,
+                    batch_first=True),
+                ffn_cfg=dict(
+                    embed_dims=128, feedforward_channels=256,
+                    ffn_drop=0.1)))),
     freeze_detector=True,
     data_preprocessor=dict(type='TrackDataPreprocessor'),
     # Every box of the last stage (10 queries x 1 class), for AP; test

@@ -5,10 +5,11 @@ import torch
 from mmdet.models.detectors import DABDETR
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, OptSampleList, SampleList
+from mmdet.utils import ConfigType
 from mmengine.model import ModuleList
 from torch import Tensor
 
-from ..layers import SeqHQMStage
+from ..layers import single_level_memory
 from .clip_batch import frame_groups, split_clips
 
 
@@ -31,10 +32,12 @@ class TransVODLite(DABDETR):
     The SD runs the usual DETR template on the B·T frames of B clips; its
     last-layer queries, boxes and class logits and each frame's encoder
     memory feed the SeqHQM stages (top-k per frame, default 80 → 50 → 30),
-    which attend across the frames of a clip (never across clips) and
-    predict with their own heads. Every stage is supervised per frame with
-    the SD head's Hungarian loss (the last stage as ``loss_*``, earlier
-    ones as ``s{i}.loss_*``); predictions come from the last stage.
+    which attend across the frames of a clip (never across clips), read
+    their frame's memory with deformable attention (one feature level, the
+    DAB-DETR memory) and predict with their own heads. Every stage is
+    supervised per frame with the SD head's Hungarian loss (the last stage
+    as ``loss_*``, earlier ones as ``s{i}.loss_*``); predictions come from
+    the last stage.
 
     The clip structure is explicit (:func:`split_clips`): (B, T, 3, H, W)
     clips with one :class:`TrackDataSample` each (``PackTrackInputs`` +
@@ -53,8 +56,12 @@ class TransVODLite(DABDETR):
     Args:
         stage_topk: queries kept per frame by each stage (non-increasing,
             each at most ``num_queries``).
-        temporal_cfg: ``num_heads``, ``feedforward_channels``, ``dropout``
-            of the stages' layers.
+        stage_cfg: config of every stage (:class:`SeqHQMStage` by
+            default: every stage anchored on the SD's final boxes of its
+            kept queries, as TransVOD Lite; ``CascadeSeqHQMStage``: each
+            stage anchored on the previous stage's refined boxes);
+            ``top_k`` and ``num_classes`` are filled in per stage, and its
+            width must equal the detector's ``embed_dims``.
         freeze_detector: keep the SD fixed (no gradients, eval mode): the
             TransVOD Lite recipe trains only the temporal module.
         *args, **kwargs: :class:`mmdet.models.DABDETR` arguments.
@@ -63,8 +70,7 @@ class TransVODLite(DABDETR):
     def __init__(self,
                  *args,
                  stage_topk: Sequence[int] = (80, 50, 30),
-                 temporal_cfg: dict = dict(
-                     num_heads=8, feedforward_channels=1024, dropout=0.1),
+                 stage_cfg: ConfigType = dict(type='SeqHQMStage'),
                  freeze_detector: bool = True,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -79,8 +85,15 @@ class TransVODLite(DABDETR):
                              f'stage\'s {topk[-1]} queries x classes')
         frames_per_group(self.test_cfg)  # a bad value fails at build
         self.stages = ModuleList(
-            SeqHQMStage(k, self.embed_dims, self.bbox_head.cls_out_channels,
-                        **temporal_cfg) for k in topk)
+            MODELS.build(
+                dict(
+                    stage_cfg,
+                    top_k=k,
+                    num_classes=self.bbox_head.cls_out_channels))
+            for k in topk)
+        if self.stages[0].embed_dims != self.embed_dims:
+            raise ValueError(f'the stages are {self.stages[0].embed_dims} '
+                             f'wide, the detector {self.embed_dims}')
         self.freeze_detector = freeze_detector
         if freeze_detector:
             for name, param in self.named_parameters():
@@ -120,16 +133,16 @@ class TransVODLite(DABDETR):
             hidden = decoder_outputs['hidden_states'][-1]
             cls, boxes = self.bbox_head(
                 hidden[None], decoder_outputs['references'][-1][None])
-        memory = encoder_outputs['memory']
-        memory_pos = decoder_inputs['memory_pos']
-        memory_mask = decoder_inputs['memory_mask']
-        if memory_mask is not None:
-            memory_mask = memory_mask.bool()
-        query, cls, boxes = hidden, cls[0], boxes[0]
+        memory = single_level_memory(encoder_outputs['memory'],
+                                     decoder_inputs['memory_mask'],
+                                     img_feats[-1].shape[-2:])
+        # Every stage's reference boxes start from the SD's final boxes;
+        # each stage says what the next one gets.
+        query, cls, reference = hidden, cls[0], boxes[0]
         outputs = []
         for stage in self.stages:
-            query, cls, boxes = stage(query, boxes, cls, memory, memory_pos,
-                                      memory_mask, num_clips)
+            query, cls, boxes, reference = stage(query, reference, cls,
+                                                 num_clips, **memory)
             outputs.append((cls, boxes))
         return outputs
 

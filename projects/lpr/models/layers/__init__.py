@@ -1,7 +1,7 @@
-from .seqhqm import (FrameDecoderLayer, SeqHQMStage,
-                     TemporalQueryEncoderLayer, gather_topk_queries)
+from .seqhqm import CascadeSeqHQMStage, SeqHQMStage, gather_topk_queries
+from .single_level_memory import single_level_memory
 
 __all__ = [
-    'FrameDecoderLayer', 'SeqHQMStage', 'TemporalQueryEncoderLayer',
-    'gather_topk_queries'
+    'CascadeSeqHQMStage', 'SeqHQMStage', 'gather_topk_queries',
+    'single_level_memory'
 ]
