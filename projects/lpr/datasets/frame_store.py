@@ -214,17 +214,35 @@ def build_shard_index(root: str) -> Dict[str, np.ndarray]:
         num_json=np.array(num_json, np.int64))
 
 
+def index_complete(path: str) -> bool:
+    """Whether ``path`` holds an index with every array of
+    :data:`INDEX_KEYS` (older indexes lack the sizes)."""
+    return all(osp.exists(osp.join(path, k + '.npy')) for k in INDEX_KEYS)
+
+
 def save_shard_index(index: Dict[str, np.ndarray], path: str) -> None:
-    """Write an index from :func:`build_shard_index` atomically."""
+    """Write an index from :func:`build_shard_index` atomically.
+
+    Several processes may build the same index at once (dataloader workers
+    that open a shard root without one): each writes to its own temporary
+    folder and moves it into place; a complete index already in place is
+    kept, and only an outdated one is replaced."""
     tmp = f'{path}.tmp{os.getpid()}'
     os.makedirs(tmp, exist_ok=True)
     for key in INDEX_KEYS:
         np.save(osp.join(tmp, key + '.npy'), index[key])
     with open(osp.join(tmp, 'meta.json'), 'w') as f:
         json.dump(dict(num_json=int(index['num_json'])), f)
-    if osp.isdir(path):  # an outdated index
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    if osp.isdir(path) and not index_complete(path):  # an outdated index
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        # Another process moved its index into place first.
+        if not index_complete(path):
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ShardStore:
@@ -249,9 +267,7 @@ class ShardStore:
     def _load_index(self) -> Dict[str, np.ndarray]:
         if self._index is None:
             # An index written before it held sizes is rebuilt.
-            if not all(
-                    osp.exists(osp.join(self.index_path, k + '.npy'))
-                    for k in INDEX_KEYS):
+            if not index_complete(self.index_path):
                 save_shard_index(build_shard_index(self.root),
                                  self.index_path)
             self._index = {
