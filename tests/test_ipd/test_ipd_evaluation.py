@@ -251,3 +251,28 @@ def test_dumper_keeps_the_best_box_or_every_box_above_a_score(
     assert len(dump(max_per_frame=None)) == 3
     with pytest.raises(ValueError, match='max_per_frame'):
         IPDBoxDumper(ann_file='x.json', out_file='y.json', max_per_frame=0)
+
+
+def test_split_ap50_with_several_boxes_per_frame(tmp_path):
+    """The best-box AP must not renumber the detections the split AP50
+    reads (``COCO.loadRes`` rewrites the ``id`` of the dicts it gets)."""
+    images, anns = [], []
+    for i in range(1, 7):
+        images.append(dict(id=i, width=100, height=100, video_id=i,
+                           product_scale='small' if i <= 3 else 'large'))
+        anns.append(dict(id=i, image_id=i, category_id=1, iscrowd=0,
+                         bbox=[10, 10, 40, 40], area=1600))
+    ann_file = str(tmp_path / 'gt.json')
+    with open(ann_file, 'w') as f:
+        json.dump(dict(images=images, annotations=anns,
+                       categories=[dict(id=1, name='intended product')]), f)
+    metric = IntendedProductMetric(ann_file=ann_file)
+    metric.dataset_meta = dict(classes=('intended product', ))
+    for im in images:
+        # The GT box first, then a box elsewhere with a low score.
+        metric.process({}, [_frame_sample(im, [[10, 10, 50, 50],
+                                               [60, 60, 90, 90]])])
+    results = metric.compute_metrics(metric.results)
+    assert results['AP50'] == 1.0
+    assert results['product_scale/small/AP50'] == 1.0
+    assert results['product_scale/large/AP50'] == 1.0

@@ -59,13 +59,15 @@ def merge_classes(frame: dict) -> dict:
 
 
 def top1_detections(detections: List[dict]) -> List[dict]:
-    """The best-scoring detection of each image (COCO result dicts)."""
+    """The best-scoring detection of each image (COCO result dicts), as
+    copies: ``COCO.loadRes`` renumbers the ``id`` of the dicts it is given,
+    which would break the index of results already loaded from them."""
     best: Dict[int, dict] = {}
     for det in detections:
         kept = best.get(det['image_id'])
         if kept is None or det['score'] > kept['score']:
             best[det['image_id']] = det
-    return list(best.values())
+    return [dict(det) for det in best.values()]
 
 
 @METRICS.register_module()
