@@ -186,22 +186,6 @@ def _batch(model, clips):
     return out['inputs'], out['data_samples']
 
 
-def test_two_clips_in_a_batch_match_each_clip_alone():
-    model = _md().eval()
-    a, b = _clip(3, 0), _clip(3, 1)
-    with torch.no_grad():
-        both = model._forward(*_batch(model, [a, b]))
-        alone = [model._forward(*_batch(model, [c]))
-                 for c in (_clip(3, 0), _clip(3, 1))]
-    for stage, (cls, boxes) in enumerate(both):
-        assert cls.shape[:2] == (6, (20, 15, 10)[stage])
-        for i, one in enumerate(alone):
-            torch.testing.assert_close(cls[3 * i:3 * i + 3], one[stage][0],
-                                       atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(boxes[3 * i:3 * i + 3],
-                                       one[stage][1], atol=1e-4, rtol=1e-4)
-
-
 @pytest.mark.parametrize('stage_type', ['SeqHQMStage', 'CascadeSeqHQMStage'])
 def test_losses_per_stage_and_a_frozen_detector(stage_type):
     cfg = Config.fromfile(MD_CONFIG).model.stage_cfg

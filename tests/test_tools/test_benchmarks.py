@@ -4,9 +4,11 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, run_env
 
 
+@pytest.mark.slow  # a timing benchmark; the index itself is tested in test_apis
 def test_benchmark_index_small(tmp_path):
     proc = subprocess.run([
         sys.executable,
