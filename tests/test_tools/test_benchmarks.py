@@ -31,6 +31,7 @@ def test_benchmark_index_small(tmp_path):
         assert worker['private'] < result['parent_mb']['rss'] / 4
 
 
+@pytest.mark.slow  # a timing benchmark of the data pipeline
 def test_benchmark_pipeline_small(toy_root, tmp_path):
     import shutil
     root = str(tmp_path / 'toy')

@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, run_env
 from test_rice_tools import SMALL
 
 
+@pytest.mark.slow  # trains a variant; the benchmark tool, not a unit
 def test_benchmark_table(toy_root, tmp_path):
     root = str(tmp_path / 'toy')
     shutil.copytree(toy_root, root)
