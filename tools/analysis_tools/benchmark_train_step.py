@@ -312,7 +312,8 @@ class BareLoop:
         dtype = cfg.optim_wrapper.get('dtype')
         if amp and dtype:
             self.dtype = getattr(torch, dtype)
-        self.losses: List[float] = []
+        #: the first step's loss, kept on the device (no mid-step sync).
+        self.first_loss: Optional[torch.Tensor] = None
         self.scaler = torch.amp.GradScaler(
             device, enabled=amp and device == 'cuda'
             and self.dtype == torch.float16)
@@ -325,7 +326,8 @@ class BareLoop:
         loss = sum(
             sum(v) if isinstance(v, list) else v
             for k, v in losses.items() if 'loss' in k)
-        self.losses.append(loss.detach())
+        if self.first_loss is None:
+            self.first_loss = loss.detach()
         self.scaler.scale(loss).backward()
         if self.clip:
             self.scaler.unscale_(self.optimizer)
@@ -385,28 +387,28 @@ def run(args) -> Dict[str, Any]:
     batch_size = cfg.train_dataloader.batch_size
     unit = 'pairs' if cfg.model.get('type') == 'RICE' else 'samples'
     bare = None
-    rounds = []
-    peaks = {}
+    rounds, peaks, first_losses = [], {}, {}
     for r in range(args.repeats):
         _reset_peak(args.device)
         runner = time_runner(cfg, batches, steps, args.device, r)
-        if r == 0 and args.device == 'cuda':
-            # Only the runner's model and optimizer were on the GPU.
-            peaks['runner'] = runner.peak_memory / 2**30
         gc.collect()
         _reset_peak(args.device)
-        runner_times = runner.durations()
         if bare is None:
             # The runner's initialised weights: both paths start equal.
             bare = BareLoop(cfg, args.device, args.amp,
                             runner.initial_state)
-            first_losses = (runner.losses[0] if runner.losses else None,
-                            None)
         bare_times = bare.time(batches, steps)
-        if r == 0 and args.device == 'cuda':
-            peaks['bare'] = torch.cuda.max_memory_allocated() / 2**30
-        if first_losses[1] is None:
-            first_losses = (first_losses[0], float(bare.losses[0]))
+        if r == 0:
+            first_losses = dict(
+                runner=runner.losses[0] if runner.losses else None,
+                bare=float(bare.first_loss))
+            if args.device == 'cuda':
+                # Each path alone on the GPU (the bare model is built
+                # after the runner's is freed).
+                peaks = dict(
+                    runner=runner.peak_memory / 2**30,
+                    bare=torch.cuda.max_memory_allocated() / 2**30)
+        runner_times = runner.durations()
         runner_median = statistics.median(runner_times[args.warmup:])
         bare_median = statistics.median(bare_times[args.warmup:])
         rounds.append(dict(runner_s=runner_median, bare_s=bare_median,
@@ -426,8 +428,8 @@ def run(args) -> Dict[str, Any]:
         repeats=args.repeats, rounds=rounds, runner_s=runner_s,
         bare_s=bare_s,
         overhead=statistics.median(r['overhead'] for r in rounds),
-        first_loss_runner=first_losses[0],
-        first_loss_bare=first_losses[1],
+        first_loss_runner=first_losses['runner'],
+        first_loss_bare=first_losses['bare'],
         runner_items_per_s=batch_size / runner_s,
         bare_items_per_s=batch_size / bare_s)
     if peaks:
