@@ -4,6 +4,8 @@
 #   1. COCO files (one "intended product" class; 3 frames per training clip)
 #   2. SD: the small DAB-DETR; test → AP table + per-frame boxes JSON
 #   3. MD: TransVOD Lite over the frozen SD; test → AP table + boxes JSON
+#      (both tests also dump their predictions, sd.pkl / md.pkl, for
+#      tools/analysis_tools/det_ap_bootstrap.py)
 #   4. RICE trained with GT boxes, tested with GT / SD / MD boxes, next to
 #      RICE trained and tested on whole frames (patch input)
 #   bash tools/analysis_tools/toy_detect_retrieve.sh [DATA_ROOT] [WORK_DIR]
@@ -40,15 +42,19 @@ SD="$WORK/sd/epoch_12.pth"
 [[ -f "$SD" ]] || run_quiet "$WORK/sd_train.log" "$PY" tools/train.py "$SD_CFG" \
     --work-dir "$WORK/sd" "${data[@]}"
 run_quiet "$WORK/sd_test.log" "$PY" tools/test.py "$SD_CFG" "$SD" \
-    --work-dir "$WORK/sd" --out-boxes "$WORK/sd_boxes.json" "${data[@]}"
+    --work-dir "$WORK/sd" --out-boxes "$WORK/sd_boxes.json" --out "$WORK/sd.pkl" \
+    "${data[@]}"
 MD="$WORK/md/epoch_3.pth"
 [[ -f "$MD" ]] || run_quiet "$WORK/md_train.log" "$PY" tools/train.py "$MD_CFG" \
     --work-dir "$WORK/md" "${data[@]}" --cfg-options "load_from=$SD"
 run_quiet "$WORK/md_test.log" "$PY" tools/test.py "$MD_CFG" "$MD" \
-    --work-dir "$WORK/md" --out-boxes "$WORK/md_boxes.json" "${data[@]}"
+    --work-dir "$WORK/md" --out-boxes "$WORK/md_boxes.json" --out "$WORK/md.pkl" \
+    "${data[@]}"
 echo "Intended product detection, toy test frames (AP in %, top-1 box per frame):"
 echo "SD (DAB-DETR):"; ap_table "$WORK/sd_test.log"
 echo "MD (TransVOD Lite):"; ap_table "$WORK/md_test.log"
+echo "(95 % intervals and MD - SD: python tools/analysis_tools/det_ap_bootstrap.py" \
+    "$DATA/annotations/lpr_det_test_1cls.json SD=$WORK/sd.pkl MD=$WORK/md.pkl --diff MD-SD)"
 
 BOX="$WORK/rice_box/epoch_$EPOCHS.pth"
 [[ -f "$BOX" ]] || run_quiet "$WORK/rice_box_train.log" "$PY" tools/train.py \
