@@ -5,7 +5,8 @@ ones, and rank the test queries with each head (PMD re-ranking of the top 5
 and PMD alone), next to the checkpoint's own head.
 
     python tools/analysis_tools/pmd_negatives_probe.py CONFIG CHECKPOINT \\
-        --data-root data/toy_lpr4m [--pools 0 8] [--steps 600]
+        --data-root data/toy_lpr4m [--pools 0 8] [--steps 600] \\
+        [--cfg-options KEY=VALUE ...]
 
 R@1 differences to the embedding ranking come with 95 % paired-bootstrap
 intervals over the test queries.
@@ -17,6 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))), 'projects'))
@@ -45,6 +47,10 @@ def main():
     parser.add_argument('--steps', type=int, default=600)
     parser.add_argument('--lives-per-batch', type=int, default=4)
     parser.add_argument('--clips-per-live', type=int, default=8)
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config settings (e.g. an 8x8-grid model trained '
+        'with model.pmd_head.negative_pool=8), as in tools/test.py')
     args = parser.parse_args()
 
     import lpr  # noqa: F401
@@ -58,6 +64,7 @@ def main():
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu',
                     logger='silent')
