@@ -1,8 +1,6 @@
 """tools/analysis_tools/det_box_report.py: IoU and size of each frame's top
 box, per split, on hand-made frames whose answers are known."""
-import importlib.util
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -11,17 +9,12 @@ from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.fileio import dump
 from mmengine.structures import InstanceData
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from conftest import load_script
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'det_box_report',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'det_box_report.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/det_box_report.py')
 
 
 def _gt(path):
@@ -88,5 +81,5 @@ def test_top_box_iou_and_area_ratio_per_split(tool, tmp_path):
 
 
 def test_names_need_a_path(tool, tmp_path):
-    with pytest.raises(ValueError, match='NAME=PKL'):
+    with pytest.raises(ValueError, match='expected NAME=PATH'):
         tool.main([_gt(tmp_path / 'gt.json'), 'sd.pkl'])

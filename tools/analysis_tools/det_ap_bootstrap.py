@@ -62,21 +62,6 @@ def parse_args(argv=None):
     return args
 
 
-def parse_named(items: Sequence[str]) -> Dict[str, str]:
-    """``NAME=PATH`` items → {name: path}, in order."""
-    out = {}
-    for item in items:
-        name, sep, path = item.partition('=')
-        if not sep or not name or not path:
-            raise ValueError(f'{item!r}: expected NAME=PATH')
-        if name in out:
-            raise ValueError(f'detector name {name!r} given twice')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{name}: {path} not found')
-        out[name] = path
-    return out
-
-
 def parse_diff(item: str, names: Sequence[str]) -> Tuple[str, str]:
     """``A-B`` → (A, B), both detector names (names may contain '-')."""
     pairs = [(item[:i], item[i + 1:]) for i, c in enumerate(item)
@@ -140,7 +125,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from lpr.evaluation.det_bootstrap import (ResampledAP, bootstrap_ap,
                                               load_detections, load_gt,
-                                              resample_positions)
+                                              parse_named, resample_positions)
     from lpr.utils import ProgressBar
 
     named = parse_named(args.preds)

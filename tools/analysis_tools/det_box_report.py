@@ -20,6 +20,7 @@ from collections import OrderedDict, defaultdict
 from typing import Dict, List, Sequence
 
 import numpy as np
+from pycocotools import mask as coco_mask
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))), 'projects'))
@@ -34,17 +35,6 @@ def parse_args(argv=None):
                         help='image field of the GT file to group frames by')
     parser.add_argument('--out', help='write the table as JSON')
     return parser.parse_args(argv)
-
-
-def xywh_iou(box: np.ndarray, gts: np.ndarray) -> np.ndarray:
-    """IoU of one (4,) xywh box with (G, 4) xywh boxes → (G,)."""
-    x1 = np.maximum(box[0], gts[:, 0])
-    y1 = np.maximum(box[1], gts[:, 1])
-    x2 = np.minimum(box[0] + box[2], gts[:, 0] + gts[:, 2])
-    y2 = np.minimum(box[1] + box[3], gts[:, 1] + gts[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    union = box[2] * box[3] + gts[:, 2] * gts[:, 3] - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 def top_box_fit(detections: List[dict], gt_boxes: Dict[int, np.ndarray]
@@ -69,7 +59,7 @@ def top_box_fit(detections: List[dict], gt_boxes: Dict[int, np.ndarray]
             fit[img_id] = (0.0, float('nan'))
             continue
         box = np.asarray(det['bbox'], dtype=np.float64)
-        ious = xywh_iou(box, gts)
+        ious = coco_mask.iou(box[None], gts, [0] * len(gts))[0]
         j = int(ious.argmax())
         fit[img_id] = (float(ious[j]),
                        float(box[2] * box[3] / max(gts[j, 2] * gts[j, 3],
@@ -81,6 +71,7 @@ def report(gt_file: str, named: Dict[str, str], split: str) -> OrderedDict:
     """Per detector and split value: frames, median IoU, share with IoU ≥
     0.5 and median area ratio of the top box."""
     from lpr.evaluation.det_bootstrap import load_detections, load_gt
+    from lpr.evaluation.metrics.ipd_metric import SPLITS
 
     coco_gt = load_gt(gt_file)
     cat_ids = coco_gt.get_cat_ids()
@@ -90,10 +81,11 @@ def report(gt_file: str, named: Dict[str, str], split: str) -> OrderedDict:
     gt_boxes = {k: np.asarray(v, dtype=np.float64)
                 for k, v in gt_boxes.items()}
     group = {i: str(coco_gt.imgs[i].get(split, 'all')) for i in gt_boxes}
+    # The metric's order of the split's types first, any others after.
+    order = list(SPLITS.get(split, ()))
     values = sorted(set(group.values()),
-                    key=lambda v: (['small', 'medium', 'large'].index(v)
-                                   if v in ('small', 'medium', 'large') else 3,
-                                   v))
+                    key=lambda v: (order.index(v) if v in order else
+                                   len(order), v))
     out = OrderedDict()
     for name, path in named.items():
         detections, _ = load_detections(path, coco_gt, cat_ids,
@@ -128,13 +120,8 @@ def markdown(result: OrderedDict, split: str) -> str:
 
 def main(argv: Sequence[str] = None) -> OrderedDict:
     args = parse_args(argv)
-    named = OrderedDict()
-    for item in args.preds:
-        if '=' not in item:
-            raise ValueError(f'{item!r}: expected NAME=PKL')
-        name, path = item.split('=', 1)
-        named[name] = path
-    result = report(args.gt, named, args.split)
+    from lpr.evaluation.det_bootstrap import parse_named
+    result = report(args.gt, parse_named(args.preds), args.split)
     print(markdown(result, args.split))
     if args.out:
         with open(args.out, 'w') as f:

@@ -37,6 +37,22 @@ OVERALL_MAX_DETS = inspect.signature(CocoMetric).parameters[
 SPLIT_MAX_DETS = COCOeval(iouType='bbox').params.maxDets[-1]
 
 
+def parse_named(items: Sequence[str]) -> Dict[str, str]:
+    """``NAME=PATH`` command-line items (a detector's name and its
+    prediction file) → {name: path}, in order."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition('=')
+        if not sep or not name or not path:
+            raise ValueError(f'{item!r}: expected NAME=PATH')
+        if name in out:
+            raise ValueError(f'detector name {name!r} given twice')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{name}: {path} not found')
+        out[name] = path
+    return out
+
+
 def metric_keys(splits: Dict[str, Sequence[str]] = SPLITS) -> List[str]:
     """The reported numbers in table order: ``AP``, ``AP50``, ``AP75``,
     then ``{split}/{type}/AP50`` (the keys of
