@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import os.path as osp
 import sys
@@ -20,6 +21,17 @@ def toy_root(tmp_path_factory):
 @pytest.fixture(scope='session')
 def repo_root():
     return ROOT
+
+
+def load_script(path: str):
+    """A script of this checkout imported as a module, so a test can call
+    its functions. ``path``: relative to the repository root (e.g.
+    ``tools/analysis_tools/det_box_report.py``) or absolute."""
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_env():

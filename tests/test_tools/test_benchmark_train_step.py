@@ -1,14 +1,13 @@
 """tools/analysis_tools/benchmark_train_step.py: the runner of
 tools/train.py and the bare loop train the same model on the same batches
 (their first losses agree) and both are timed."""
-import importlib.util
 import json
 import math
 import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_train_step.py')
 CONFIG = osp.join(ROOT, 'configs', 'rice',
@@ -16,11 +15,7 @@ CONFIG = osp.join(ROOT, 'configs', 'rice',
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('benchmark_train_step',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_runner_and_bare_loop_train_the_same_model(toy_root, tmp_path):

@@ -2,7 +2,6 @@
 frames, images or annotation files and broken frames fail (exit 1) and are
 listed."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,7 +9,8 @@ import shutil
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from conftest import load_script
+
 SHARDS = [
     '--shards', '--train-frames', 'shards/training_frame_url_full_*',
     '--train-images', 'shards/training_image_url_full_*', '--test-frames',
@@ -20,11 +20,7 @@ SHARDS = [
 
 @pytest.fixture(scope='module')
 def check():
-    spec = importlib.util.spec_from_file_location(
-        'check_lpr4m', osp.join(ROOT, 'tools', 'misc', 'check_lpr4m.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script('tools/misc/check_lpr4m.py').main
 
 
 @pytest.mark.parametrize('layout', ['folders', 'shards'])

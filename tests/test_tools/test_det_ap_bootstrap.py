@@ -1,9 +1,7 @@
 """tools/analysis_tools/det_ap_bootstrap.py: detection AP with bootstrap
 intervals over test frames, on hand-made ground truth and predictions whose
 AP is known."""
-import importlib.util
 import json
-import os.path as osp
 import re
 
 import numpy as np
@@ -17,20 +15,15 @@ from lpr.evaluation import IntendedProductMetric
 from lpr.evaluation.det_bootstrap import (ResampledAP, bootstrap_ap,
                                           load_detections, load_gt,
                                           metric_keys, resample_positions)
+from conftest import load_script
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SIDE = 100
 FAR = [80.0, 80.0, 95.0, 95.0]  # overlaps no GT box
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'det_ap_bootstrap',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'det_ap_bootstrap.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/det_ap_bootstrap.py')
 
 
 def _gt_box(i):
