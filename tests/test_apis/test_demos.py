@@ -1,7 +1,6 @@
 """demo/retrieve_demo.py and demo/stream_demo.py on the toy ``tests``
 preset with an untrained tiny checkpoint: once each as a subprocess, the
 other modes and the error paths in-process."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -13,7 +12,7 @@ import sys
 import cv2
 import pytest
 
-from conftest import ROOT, run_env
+from conftest import ROOT, load_script, run_env
 from lpr.apis import GalleryIndex, load_test_live
 from apis_fixtures import (TOY_CFG, inferencer,  # noqa: F401
                            rice_ckpt, toy_live)
@@ -24,14 +23,6 @@ STEP_RE = re.compile(r'^t=\s*([0-9.]+)s  top1 (\S+)  score (-?[0-9.]+)  '
                      r'latency\s+([0-9.]+) ms  window (\d+)')
 RTF_RE = re.compile(r'^real-time factor ([0-9.]+): ([0-9.]+) s of '
                     r'processing for ([0-9.]+) s of video \((\d+) steps')
-
-
-def load_demo(path):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_demo(script, *args):
@@ -115,7 +106,7 @@ def test_stream_demo_on_an_mp4(inferencer, rice_ckpt, toy_live, tmp_path):
 
 def test_demos_on_a_data_root(rice_ckpt, toy_root, toy_live, tmp_path,
                               capsys):
-    retrieve = load_demo(RETRIEVE)
+    retrieve = load_script(RETRIEVE)
     assert retrieve.main([TOY_CFG, rice_ckpt, '--data-root', toy_root,
                           '--out-dir', str(tmp_path), '--device',
                           'cpu']) == 0
@@ -125,7 +116,7 @@ def test_demos_on_a_data_root(rice_ckpt, toy_root, toy_live, tmp_path,
     assert lines[0]['clip_id'] == toy_live['clip_id']
     assert (tmp_path / f'{toy_live["clip_id"]}.png').is_file()
 
-    stream = load_demo(STREAM)
+    stream = load_script(STREAM)
     assert stream.main([TOY_CFG, rice_ckpt, '--data-root', toy_root,
                         '--window', '3', '--max-steps', '5', '--no-cache',
                         '--device', 'cpu']) == 0
@@ -152,7 +143,7 @@ def test_demos_on_a_data_root(rice_ckpt, toy_root, toy_live, tmp_path,
 
 
 def test_demo_errors(rice_ckpt, toy_live, shop, tmp_path, capsys):
-    retrieve, stream = load_demo(RETRIEVE), load_demo(STREAM)
+    retrieve, stream = load_script(RETRIEVE), load_script(STREAM)
     empty = tmp_path / 'empty'
     empty.mkdir()
     missing = str(tmp_path / 'missing')

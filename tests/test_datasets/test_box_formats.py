@@ -430,18 +430,14 @@ def test_toy_box_format_settings_are_checked():
 
 def test_converter_cli_reports_the_loss_without_a_traceback(
         toy_root, tmp_path, monkeypatch, capsys):
-    import importlib.util
     import sys
+
+    from conftest import load_script
     root = str(tmp_path / 'toy')
     shutil.copytree(toy_root, root)
     os.remove(sorted(glob.glob(osp.join(root, 'test_frames', '*',
                                         '*.jpg')))[0])
-    spec = importlib.util.spec_from_file_location(
-        'lpr4m_to_coco',
-        osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
-                 'dataset_converters', 'lpr4m_to_coco.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/dataset_converters/lpr4m_to_coco.py')
     argv = ['lpr4m_to_coco.py', root, '--classes', '1', '--splits', 'test']
     monkeypatch.setattr(sys, 'argv', argv)
     with pytest.raises(SystemExit) as err:
