@@ -367,3 +367,30 @@ def test_negatives_drawn_from_a_pool_of_the_most_similar():
     idx, valid = head.mine_negatives(small, targets[:4],
                                      exclude[:4, :4])
     assert valid.sum(1).tolist() == [2] * 4
+
+
+@pytest.mark.parametrize('encoder_grad', [True, False])
+def test_pmd_encoder_grad_switch(encoder_grad):
+    model = _rice(
+        pmd_head=dict(type='PMDHead', embed_dims=16, num_heads=2,
+                      num_query_tokens=5, num_negatives=2, v2i_weight=0.5,
+                      encoder_grad=encoder_grad),
+        pfr_head=dict(type='PFRHead', num_heads=2, tokens_per_frame=5))
+    inputs, samples = _batch()
+    losses = model.loss(inputs, samples)
+    (losses['loss_pmd'] + losses['loss_pmd_v2i']).backward(retain_graph=True)
+    named = dict(model.named_parameters())
+    enc = named['encoder.backbone.ln1.weight'].grad
+    assert (enc is not None and enc.abs().sum() > 0) == encoder_grad
+    head = named['pmd_head.cross_attn.q.weight'].grad
+    assert head is not None and head.abs().sum() > 0
+    # PFR reads PMD's attention: it reaches the encoder only through it
+    model.zero_grad()
+    losses['loss_pfr'].backward(retain_graph=True)
+    enc = named['encoder.backbone.ln1.weight'].grad
+    assert (enc is not None and enc.abs().sum() > 0) == encoder_grad
+    assert named['pmd_head.cross_attn.k.weight'].grad.abs().sum() > 0
+    # ICL trains the encoder either way
+    model.zero_grad()
+    losses['loss_icl'].backward()
+    assert named['encoder.backbone.ln1.weight'].grad.abs().sum() > 0

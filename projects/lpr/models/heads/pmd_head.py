@@ -175,6 +175,11 @@ class BasePMDHead(BaseModule):
             the variant's, see :meth:`score_pooled`).
         loss_weight: weight of ``loss_pmd``.
         v2i_weight: weight of ``loss_pmd_v2i`` (0: not computed).
+        encoder_grad: whether PMD's losses reach the tokens it reads (and so
+            the shared encoder). False trains the decoder on detached tokens:
+            the encoder then learns from ICL only (PFR's gradient flows
+            through PMD's attention, so it stops there too), and PMD learns
+            to match the tokens ICL shapes.
         init_cfg: initialisation config.
     """
 
@@ -191,9 +196,11 @@ class BasePMDHead(BaseModule):
                  score_scale: float = 1.0,
                  loss_weight: float = 1.0,
                  v2i_weight: float = 0.0,
+                 encoder_grad: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         assert v2i_weight >= 0, v2i_weight
+        self.encoder_grad = encoder_grad
         self.num_negatives = num_negatives
         self.negative_pool = negative_pool
         self.score_scale = score_scale
@@ -419,6 +426,11 @@ class BasePMDHead(BaseModule):
             tuple: ``dict(loss_pmd=...)`` (plus ``loss_pmd_v2i``) and the
             positive pairs' cross-attention logits (B, H, Lq, Lk).
         """
+        if not self.encoder_grad:
+            image_tokens = image_tokens.detach()
+            all_clip_tokens = all_clip_tokens.detach()
+            if all_image_tokens is not None:
+                all_image_tokens = all_image_tokens.detach()
         targets = mining['targets']
         if exclude is None:
             exclude = torch.zeros_like(mining['same'])
