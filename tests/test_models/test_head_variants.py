@@ -394,3 +394,35 @@ def test_pmd_encoder_grad_switch(encoder_grad):
     model.zero_grad()
     losses['loss_icl'].backward()
     assert named['encoder.backbone.ln1.weight'].grad.abs().sum() > 0
+
+
+def test_frozen_modules_stay_fixed_while_pmd_trains():
+    model = _rice(
+        pmd_head=dict(type='PMDHead', embed_dims=16, num_heads=2,
+                      num_query_tokens=5, num_negatives=2, v2i_weight=0.5),
+        pfr_head=dict(type='PFRHead', num_heads=2, tokens_per_frame=5),
+        frozen_modules=('encoder', 'icl_head'))
+    model.train()
+    assert not model.encoder.training and not model.icl_head.training
+    assert model.pmd_head.training
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    inputs, samples = _batch()
+    losses = model.loss(inputs, samples)
+    sum(losses.values()).backward()
+    for name, p in model.named_parameters():
+        if name.startswith(('encoder.', 'icl_head.')):
+            assert not p.requires_grad and p.grad is None, name
+    assert model.pmd_head.cross_attn.q.weight.grad.abs().sum() > 0
+    assert model.pfr_head.conv1.weight.grad.abs().sum() > 0
+    # eval-mode encoder: the training forward gives the test-time tokens
+    after = model.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with torch.no_grad():
+        _, tok, _, vid, _ = model.extract_pair(
+            inputs['image'], inputs['frames'], inputs['frame_mask'], None)
+        model.eval()
+        _, tok_eval, _, vid_eval, _ = model.extract_pair(
+            inputs['image'], inputs['frames'], inputs['frame_mask'], None)
+    assert torch.equal(tok, tok_eval) and torch.equal(vid, vid_eval)
+    with pytest.raises(ValueError, match='not a submodule'):
+        _rice(frozen_modules=('backbone', ))

@@ -52,3 +52,42 @@ def test_benchmark_table(toy_root, tmp_path):
     assert 'training' not in proc.stdout
     assert osp.exists(osp.join(str(tmp_path / 'bench'), 'ICL_PMD', 'seed0',
                                'preds_re_rank_top_5.pkl'))
+
+
+def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
+                                                         monkeypatch):
+    from argparse import Namespace
+
+    from conftest import load_script
+    bench = load_script('tools/analysis_tools/rice_benchmark.py')
+    calls = []
+
+    def fake_run(cmd, log):
+        calls.append(cmd)
+        if cmd[1] == 'tools/train.py':
+            wd = cmd[cmd.index('--work-dir') + 1]
+            with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(wd, 'epoch_last.pth'))
+        else:
+            open(cmd[cmd.index('--out') + 1], 'w').close()
+
+    monkeypatch.setattr(bench, 'run', fake_run)
+    args = Namespace(work_dir=str(tmp_path), data_root='/data', epochs=9,
+                     stage2_epochs=17, cfg_options=[], box_files={})
+    name = bench.STAGE2[0]
+    parent = bench.TRAINED[name][1]
+    rows = bench.train_and_test(name, bench.TRAINED[name][0], 1, args, [])
+    trains = [c for c in calls if c[1] == 'tools/train.py']
+    assert [c[2] for c in trains] == [bench.TRAINED[parent][0],
+                                      bench.TRAINED[name][0]]
+    parent_ckpt = osp.join(str(tmp_path), bench.slug(parent), 'seed1',
+                           'epoch_last.pth')
+    assert f'load_from={parent_ckpt}' in trains[1]
+    assert 'train_cfg.max_epochs=17' in trains[1]
+    assert 'train_cfg.max_epochs=9' in trains[0]
+    assert 'randomness.seed=1' in trains[1]
+    assert set(rows) == {name, f'{name}, PMD only', f'{name}, re-rank top-5'}
+    # resumable: nothing is trained again
+    calls.clear()
+    bench.train_and_test(name, bench.TRAINED[name][0], 1, args, [])
+    assert not [c for c in calls if c[1] == 'tools/train.py']

@@ -39,7 +39,11 @@ TRAINED = OrderedDict([
     ('ICL+PMD+PFR, 8x8 grid', (CFG + 'rice_r18-slim-s16_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
     ('ICL+PMD+PFR+boxes, 8x8 grid', (CFG + 'rice-box_r18-slim-s16_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR, 8x8 grid', [])),
     ('ICL+PMD+PFR+text', (CFG + 'rice-text_r18-slim_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
+    ('ICL+PMD+PFR, 8x8 grid, PMD stage 2', (CFG + 'rice-pmd-stage2_r18-slim-s16_1xb32-34e_toy-lpr4m.py', 'ICL+PMD+PFR, 8x8 grid', [])),
 ])
+# Second stages: they start from their parent's checkpoint of the same seed
+# and train for --stage2-epochs.
+STAGE2 = ('ICL+PMD+PFR, 8x8 grid, PMD stage 2', )
 # Test-time settings of the PMD variants: (suffix, cfg-options).
 RERANK = [
     ('PMD only', ['model.rerank.top_k=1000', 'model.rerank.weight=1.0']),
@@ -98,7 +102,15 @@ def train_and_test(name: str, cfg: str, seed: int, args,
     wd = osp.join(args.work_dir, slug(name), f'seed{seed}')
     os.makedirs(wd, exist_ok=True)
     opts = data_opts(args.data_root) + [f'randomness.seed={seed}'] + extra
-    opts += schedule_opts(args.epochs) + args.cfg_options
+    epochs = args.epochs
+    if name in STAGE2:
+        parent = TRAINED[name][1]
+        train_and_test(parent, TRAINED[parent][0], seed, args,
+                       TRAINED[parent][2])
+        opts.append('load_from=' + last_checkpoint(
+            osp.join(args.work_dir, slug(parent), f'seed{seed}')))
+        epochs = args.stage2_epochs
+    opts += schedule_opts(epochs) + args.cfg_options
     if not osp.exists(osp.join(wd, 'last_checkpoint')):
         print(f'[benchmark] training {name} seed {seed}', flush=True)
         t0 = time.time()
@@ -145,6 +157,11 @@ def main() -> None:
         help='training epochs (the benchmark preset has twice the demo\'s '
         'training clips: 9 epochs = the iterations of the 18-epoch toy '
         'recipe on the demo set; 0 keeps the config\'s schedule)')
+    parser.add_argument(
+        '--stage2-epochs', type=int, default=17,
+        help='training epochs of second stages (PMD on a frozen encoder, '
+        'from the parent\'s checkpoint): 17 = the iterations of the '
+        '34-epoch stage-2 recipe on the demo set')
     parser.add_argument('--variants', nargs='+', default=list(TRAINED))
     parser.add_argument('--box-file', nargs='*', default=[],
                         metavar='NAME=JSON')
@@ -203,11 +220,16 @@ def main() -> None:
         tables[name] = hit_table(first_hits(preds), TOPK)
         parents[name] = 'chance'
 
-    tasks = [(name, seed) for name in args.variants for seed in args.seeds]
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        done = dict(zip(tasks, pool.map(
-            lambda t: train_and_test(t[0], TRAINED[t[0]][0], t[1], args,
-                                     TRAINED[t[0]][2]), tasks)))
+    # Second stages after the rest: they start from their parents'
+    # checkpoints.
+    done = {}
+    for stage in (False, True):
+        tasks = [(name, seed) for name in args.variants
+                 for seed in args.seeds if (name in STAGE2) == stage]
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            done.update(zip(tasks, pool.map(
+                lambda t: train_and_test(t[0], TRAINED[t[0]][0], t[1], args,
+                                         TRAINED[t[0]][2]), tasks)))
     for name in args.variants:
         cfg, parent, extra = TRAINED[name]
         runs: Dict[str, List[np.ndarray]] = OrderedDict()

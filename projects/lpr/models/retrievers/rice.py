@@ -1,6 +1,6 @@
 """RICE: a clip-to-shop-image retriever trained with ICL + PMD + PFR."""
 import contextlib
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModel
@@ -57,6 +57,11 @@ class RICE(BaseModel):
         pmd_tokens: the tokens PMD/PFR read (and ``predict`` returns):
             ``'projected'`` (after the final norm and projection, E wide)
             or ``'hidden'`` (before them, the backbone width).
+        frozen_modules: names of submodules (e.g. ``('encoder',
+            'icl_head')``) that do not train: no gradient, and eval mode
+            (batch-norm statistics fixed) even in training. For a second
+            stage that trains PMD on the tokens of a trained encoder
+            (load the first stage with ``load_from``).
         data_preprocessor: defaults to ``LPRDataPreprocessor``.
     """
 
@@ -69,6 +74,7 @@ class RICE(BaseModel):
                  use_boxes: bool = False,
                  rerank: Optional[dict] = None,
                  pmd_tokens: str = 'projected',
+                 frozen_modules: Sequence[str] = (),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -99,6 +105,21 @@ class RICE(BaseModel):
             raise ValueError(f'pmd_tokens must be "projected" or "hidden", '
                              f'got {pmd_tokens!r}')
         self.pmd_tokens = pmd_tokens
+        self.frozen_modules = tuple(frozen_modules)
+        for name in self.frozen_modules:
+            module = getattr(self, name, None)
+            if not isinstance(module, torch.nn.Module):
+                raise ValueError(f'frozen_modules: {name!r} is not a '
+                                 f'submodule of RICE')
+            module.requires_grad_(False)
+            module.eval()
+
+    def train(self, mode: bool = True) -> 'RICE':
+        """Set the training mode; ``frozen_modules`` stay in eval mode."""
+        super().train(mode)
+        for name in self.frozen_modules:
+            getattr(self, name).eval()
+        return self
 
     # ------------------------------------------------------------ encoding
     def _encode(
