@@ -12,7 +12,9 @@ _base_ = ['./rice_r18-slim-s16_1xb32-18e_toy-lpr4m.py']
 
 model = dict(
     frozen_modules=('encoder', 'icl_head'),
-    pmd_head=dict(negative_pool=8))
+    pmd_head=dict(negative_pool=8),
+    # This stage exists to re-rank: PMD re-scores the embedding top-5.
+    rerank=dict(top_k=5, weight=0.5))
 
 max_epochs = 34
 warmup_epochs = 2

@@ -87,6 +87,10 @@ def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
     assert 'train_cfg.max_epochs=9' in trains[0]
     assert 'randomness.seed=1' in trains[1]
     assert set(rows) == {name, f'{name}, PMD only', f'{name}, re-rank top-5'}
+    # the embedding row does not re-rank, though the stage-2 config does
+    emb_test = [c for c in calls if c[1] == 'tools/test.py'
+                and c[c.index('--out') + 1] == rows[name]]
+    assert 'model.rerank.top_k=0' in emb_test[0]
     # resumable: nothing is trained again
     calls.clear()
     bench.train_and_test(name, bench.TRAINED[name][0], 1, args, [])

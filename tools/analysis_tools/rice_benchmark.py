@@ -118,11 +118,14 @@ def train_and_test(name: str, cfg: str, seed: int, args,
              '--cfg-options', *opts], osp.join(wd, 'train.log'))
         print(f'[benchmark]   {time.time() - t0:.0f} s', flush=True)
     ckpt = last_checkpoint(wd)
-    settings = [(name, [], None)]
+    # Embedding rows rank by the embeddings alone, whatever the config's
+    # re-ranking default.
+    emb = ['model.rerank.top_k=0'] if name.startswith('ICL+PMD') else []
+    settings = [(name, emb, None)]
     if name.startswith('ICL+PMD'):
         settings += [(f'{name}, {s}', o, None) for s, o in RERANK]
     if 'boxes' in name:
-        settings += [(f'{name}, {k} boxes', [], v)
+        settings += [(f'{name}, {k} boxes', emb, v)
                      for k, v in args.box_files.items()]
     out = {}
     for row, test_opts, box in settings:
