@@ -40,10 +40,12 @@ TRAINED = OrderedDict([
     ('ICL+PMD+PFR+boxes, 8x8 grid', (CFG + 'rice-box_r18-slim-s16_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR, 8x8 grid', [])),
     ('ICL+PMD+PFR+text', (CFG + 'rice-text_r18-slim_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
     ('ICL+PMD+PFR, 8x8 grid, PMD stage 2', (CFG + 'rice-pmd-stage2_r18-slim-s16_1xb32-34e_toy-lpr4m.py', 'ICL+PMD+PFR, 8x8 grid', [])),
+    ('ICL+PMD+PFR+boxes, 8x8 grid, PMD stage 2', (CFG + 'rice-box-pmd-stage2_r18-slim-s16_1xb32-34e_toy-lpr4m.py', 'ICL+PMD+PFR+boxes, 8x8 grid', [])),
 ])
 # Second stages: they start from their parent's checkpoint of the same seed
 # and train for --stage2-epochs.
-STAGE2 = ('ICL+PMD+PFR, 8x8 grid, PMD stage 2', )
+STAGE2 = ('ICL+PMD+PFR, 8x8 grid, PMD stage 2',
+          'ICL+PMD+PFR+boxes, 8x8 grid, PMD stage 2')
 # Test-time settings of the PMD variants: (suffix, cfg-options).
 RERANK = [
     ('PMD only', ['model.rerank.top_k=1000', 'model.rerank.weight=1.0']),
