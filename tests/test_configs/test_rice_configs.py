@@ -42,7 +42,8 @@ def test_config_parses_and_states_its_global_batch(path):
         assert heads == (True, True)
     assert (cfg.model.get('text_encoder') is not None) == \
         name.startswith('rice-text_')
-    assert cfg.model.get('use_boxes', False) == name.startswith('rice-box_')
+    assert cfg.model.get('use_boxes', False) == name.startswith(
+        ('rice-box_', 'rice-box-'))
 
 
 def _build_model(cfg):
