@@ -6,9 +6,10 @@ import re
 import shutil
 import subprocess
 import sys
+from argparse import Namespace
 
 import pytest
-from conftest import ROOT, run_env
+from conftest import ROOT, load_script, run_env
 from test_rice_tools import SMALL
 
 
@@ -56,9 +57,6 @@ def test_benchmark_table(toy_root, tmp_path):
 
 def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
                                                          monkeypatch):
-    from argparse import Namespace
-
-    from conftest import load_script
     bench = load_script('tools/analysis_tools/rice_benchmark.py')
     calls = []
 

@@ -44,8 +44,7 @@ TRAINED = OrderedDict([
 ])
 # Second stages: they start from their parent's checkpoint of the same seed
 # and train for --stage2-epochs.
-STAGE2 = ('ICL+PMD+PFR, 8x8 grid, PMD stage 2',
-          'ICL+PMD+PFR+boxes, 8x8 grid, PMD stage 2')
+STAGE2 = tuple(name for name in TRAINED if name.endswith(', PMD stage 2'))
 # Test-time settings of the PMD variants: (suffix, cfg-options).
 RERANK = [
     ('PMD only', ['model.rerank.top_k=1000', 'model.rerank.weight=1.0']),
@@ -120,11 +119,12 @@ def train_and_test(name: str, cfg: str, seed: int, args,
              '--cfg-options', *opts], osp.join(wd, 'train.log'))
         print(f'[benchmark]   {time.time() - t0:.0f} s', flush=True)
     ckpt = last_checkpoint(wd)
+    has_pmd = name.startswith('ICL+PMD')
     # Embedding rows rank by the embeddings alone, whatever the config's
     # re-ranking default.
-    emb = ['model.rerank.top_k=0'] if name.startswith('ICL+PMD') else []
+    emb = ['model.rerank.top_k=0'] if has_pmd else []
     settings = [(name, emb, None)]
-    if name.startswith('ICL+PMD'):
+    if has_pmd:
         settings += [(f'{name}, {s}', o, None) for s, o in RERANK]
     if 'boxes' in name:
         settings += [(f'{name}, {k} boxes', emb, v)
