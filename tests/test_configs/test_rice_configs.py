@@ -116,3 +116,32 @@ def test_real_data_pipelines_on_toy_data(name, toy_copy):
     gallery = _toy_folder_dataset(cfg.test_cfg.gallery_dataloader.dataset,
                                   toy_root)
     assert gallery[0]['inputs']['image'].shape == (3, 224, 224)
+
+
+def test_tuned_second_stage_trains_only_the_last_stage_slowly():
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/rice/rice-pmd-stage2-ft_r18-slim-s16_1xb32-34e_'
+        'toy-lpr4m.py'))
+    model = _build_model(cfg)
+    model.train()
+    named = dict(model.named_parameters())
+    trained = {n for n, p in named.items() if p.requires_grad}
+    encoder = {n for n in trained if n.startswith('encoder.')}
+    assert encoder and all(
+        n.startswith(('encoder.backbone.layer4.', 'encoder.proj.'))
+        for n in encoder)
+    assert not any(n.startswith('icl_head.') for n in trained)
+    assert any(n.startswith('pmd_head.') for n in trained)
+    assert any(n.startswith('pfr_head.') for n in trained)
+    # frozen stages keep their batch-norm statistics; the last one adapts
+    backbone = model.encoder.backbone
+    assert not backbone.layer3.training and not backbone.norm1.training
+    assert backbone.layer4.training
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    lr_of = {id(p): g['lr'] for g in wrapper.optimizer.param_groups
+             for p in g['params']}
+    head_lr = lr_of[id(named['pmd_head.cross_attn.q.weight'])]
+    assert lr_of[id(named['encoder.backbone.layer4.0.conv1.weight'])] == \
+        pytest.approx(0.1 * head_lr)
+    assert lr_of[id(named['encoder.proj.weight'])] == \
+        pytest.approx(0.1 * head_lr)

@@ -41,10 +41,11 @@ TRAINED = OrderedDict([
     ('ICL+PMD+PFR+text', (CFG + 'rice-text_r18-slim_1xb32-18e_toy-lpr4m.py', 'ICL+PMD+PFR', [])),
     ('ICL+PMD+PFR, 8x8 grid, PMD stage 2', (CFG + 'rice-pmd-stage2_r18-slim-s16_1xb32-34e_toy-lpr4m.py', 'ICL+PMD+PFR, 8x8 grid', [])),
     ('ICL+PMD+PFR+boxes, 8x8 grid, PMD stage 2', (CFG + 'rice-box-pmd-stage2_r18-slim-s16_1xb32-34e_toy-lpr4m.py', 'ICL+PMD+PFR+boxes, 8x8 grid', [])),
+    ('ICL+PMD+PFR, 8x8 grid, PMD stage 2, tuned last stage', (CFG + 'rice-pmd-stage2-ft_r18-slim-s16_1xb32-34e_toy-lpr4m.py', 'ICL+PMD+PFR, 8x8 grid', [])),
 ])
 # Second stages: they start from their parent's checkpoint of the same seed
 # and train for --stage2-epochs.
-STAGE2 = tuple(name for name in TRAINED if name.endswith(', PMD stage 2'))
+STAGE2 = tuple(name for name in TRAINED if ', PMD stage 2' in name)
 # Test-time settings of the PMD variants: (suffix, cfg-options).
 RERANK = [
     ('PMD only', ['model.rerank.top_k=1000', 'model.rerank.weight=1.0']),
@@ -164,9 +165,9 @@ def main() -> None:
         'recipe on the demo set; 0 keeps the config\'s schedule)')
     parser.add_argument(
         '--stage2-epochs', type=int, default=17,
-        help='training epochs of second stages (PMD on a frozen encoder, '
-        'from the parent\'s checkpoint): 17 = the iterations of the '
-        '34-epoch stage-2 recipe on the demo set')
+        help='training epochs of second stages (PMD on a frozen or slowly '
+        'tuned encoder, from the parent\'s checkpoint): 17 = the '
+        'iterations of the 34-epoch stage-2 recipe on the demo set')
     parser.add_argument('--variants', nargs='+', default=list(TRAINED))
     parser.add_argument('--box-file', nargs='*', default=[],
                         metavar='NAME=JSON')
