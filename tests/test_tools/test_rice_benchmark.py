@@ -83,6 +83,8 @@ def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
     assert f'load_from={parent_ckpt}' in trains[1]
     assert 'train_cfg.max_epochs=17' in trains[1]
     assert 'train_cfg.max_epochs=9' in trains[0]
+    # the parent trains with its own row's training options
+    assert 'model.pmd_head.negative_pool=8' in trains[0]
     assert 'randomness.seed=1' in trains[1]
     assert set(rows) == {name, f'{name}, PMD only', f'{name}, re-rank top-5'}
     # the embedding row does not re-rank, though the stage-2 config does
