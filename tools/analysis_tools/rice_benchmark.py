@@ -6,7 +6,9 @@ histogram and a SIFT matcher, and each row's difference to its parent.
     python tools/analysis_tools/rice_benchmark.py --work-dir work_dirs/rice_benchmark \\
         --out docs/rice_benchmark.md
 
-Takes about 90 minutes on 2 CPU cores; ``--jobs N`` runs N trainings at
+Every row with 3 seeds takes about 9 hours on 2 CPU cores (a 4x4-grid
+training about 10 minutes, an 8x8 one about 27, a second stage 18-29);
+``--variants`` and ``--seeds`` pick rows; ``--jobs N`` runs N trainings at
 once (e.g. on a GPU node). Resumable: a run whose predictions exist is not trained again. The data
 (``--data-root``, default ``<work-dir>/data``) is generated with the
 ``benchmark`` preset when missing. Predicted boxes (detector output of
@@ -33,7 +35,8 @@ TOPK = (1, 5, 10)
 CFG = 'configs/rice/'
 # name: (config, parent row, training cfg-options)
 # The 8x8 whole-frame rows draw PMD's 3 negatives from the 8 most similar
-# images; the 4x4 and box rows keep the paper's 3 hardest.
+# images (the box second stage's config sets this itself); the 4x4 rows and
+# the one-stage box row keep the paper's 3 hardest.
 POOL8 = ['model.pmd_head.negative_pool=8']
 TRAINED = OrderedDict([
     ('ICL', (CFG + 'rice-icl_r18-slim_1xb32-18e_toy-lpr4m.py', 'colour histogram', [])),
