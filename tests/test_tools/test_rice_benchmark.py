@@ -1,6 +1,7 @@
 """The benchmark script end to end on the tests preset: baselines, one
 trained variant with its re-ranking settings, and a Markdown table with
 bootstrap intervals and differences to the parent rows."""
+import glob
 import os.path as osp
 import re
 import shutil
@@ -51,8 +52,9 @@ def test_benchmark_table(toy_root, tmp_path):
                           timeout=900)
     assert proc.returncode == 0
     assert 'training' not in proc.stdout
-    assert osp.exists(osp.join(str(tmp_path / 'bench'), 'ICL_PMD', 'seed0',
-                               'preds_re_rank_top_5.pkl'))
+    # runs with --cfg-options live in their own seed dir
+    assert glob.glob(osp.join(str(tmp_path / 'bench'), 'ICL_PMD', 'seed0-*',
+                              'preds_re_rank_top_5.pkl'))
 
 
 def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
@@ -95,3 +97,40 @@ def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
     calls.clear()
     bench.train_and_test(name, bench.TRAINED[name][0], 1, args, [])
     assert not [c for c in calls if c[1] == 'tools/train.py']
+
+
+def test_runs_with_other_cfg_options_are_not_reused(tmp_path, monkeypatch):
+    bench = load_script('tools/analysis_tools/rice_benchmark.py')
+    trained = []
+
+    def fake_run(cmd, log):
+        if cmd[1] == 'tools/train.py':
+            wd = cmd[cmd.index('--work-dir') + 1]
+            trained.append(wd)
+            with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(wd, 'epoch_last.pth'))
+        else:
+            open(cmd[cmd.index('--out') + 1], 'w').close()
+
+    monkeypatch.setattr(bench, 'run', fake_run)
+
+    def train(options):
+        args = Namespace(work_dir=str(tmp_path), data_root='/data',
+                         epochs=9, stage2_epochs=17, cfg_options=options,
+                         box_files={})
+        name = bench.STAGE2[0]
+        return bench.train_and_test(name, bench.TRAINED[name][0], 0, args,
+                                    [])
+
+    plain = train([])
+    pool4 = train(['model.pmd_head.negative_pool=4'])
+    # the options' runs (row and its parent) are trained in new dirs
+    assert len(trained) == 4 and len(set(trained)) == 4
+    assert all(osp.basename(wd) == 'seed0' for wd in trained[:2])
+    assert all(osp.basename(wd).startswith('seed0-') for wd in trained[2:])
+    with open(osp.join(trained[3], 'cfg_options.txt')) as f:
+        assert f.read().split() == ['model.pmd_head.negative_pool=4']
+    assert set(plain.values()).isdisjoint(pool4.values())
+    # and resumed from there with the same options
+    train(['model.pmd_head.negative_pool=4'])
+    assert len(trained) == 4

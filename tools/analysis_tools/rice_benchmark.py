@@ -9,13 +9,15 @@ histogram and a SIFT matcher, and each row's difference to its parent.
 Every row with 3 seeds takes about 9 hours on 2 CPU cores (a 4x4-grid
 training about 10 minutes, an 8x8 one about 27, a second stage 18-29);
 ``--variants`` and ``--seeds`` pick rows; ``--jobs N`` runs N trainings at
-once (e.g. on a GPU node). Resumable: a run whose predictions exist is not trained again. The data
+once (e.g. on a GPU node). Resumable: a run whose predictions exist is not
+trained again; runs with extra ``--cfg-options`` get their own work dirs. The data
 (``--data-root``, default ``<work-dir>/data``) is generated with the
 ``benchmark`` preset when missing. Predicted boxes (detector output of
 ``tools/test.py DET_CFG CKPT --out-boxes boxes.json``) are added with
 ``--box-file SD=sd.json MD=md.json``.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -97,6 +99,17 @@ def run(cmd: List[str], log: str) -> None:
         raise RuntimeError(f'{" ".join(cmd)} failed ({log}):\n{tail}')
 
 
+def run_dir(args, name: str, seed: int) -> str:
+    """Work dir of one row and seed. Runs with extra ``--cfg-options`` get
+    their own dirs (``seed0-<hash of the options>``), so a resumed benchmark
+    never reuses a run trained or tested with other options."""
+    leaf = f'seed{seed}'
+    if args.cfg_options:
+        key = ' '.join(args.cfg_options).encode()
+        leaf += '-' + hashlib.sha1(key).hexdigest()[:8]
+    return osp.join(args.work_dir, slug(name), leaf)
+
+
 def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
@@ -106,8 +119,11 @@ def train_and_test(name: str, cfg: str, seed: int, args,
                    extra: List[str]) -> Dict[str, str]:
     """Train one variant with one seed (unless done); test it with every
     test setting it has. Returns {row name: predictions path}."""
-    wd = osp.join(args.work_dir, slug(name), f'seed{seed}')
+    wd = run_dir(args, name, seed)
     os.makedirs(wd, exist_ok=True)
+    if args.cfg_options:
+        with open(osp.join(wd, 'cfg_options.txt'), 'w') as f:
+            f.write('\n'.join(args.cfg_options) + '\n')
     opts = data_opts(args.data_root) + [f'randomness.seed={seed}'] + extra
     epochs = args.epochs
     if name in STAGE2:
@@ -115,7 +131,7 @@ def train_and_test(name: str, cfg: str, seed: int, args,
         train_and_test(parent, TRAINED[parent][0], seed, args,
                        TRAINED[parent][2])
         opts.append('load_from=' + last_checkpoint(
-            osp.join(args.work_dir, slug(parent), f'seed{seed}')))
+            run_dir(args, parent, seed)))
         epochs = args.stage2_epochs
     opts += schedule_opts(epochs) + args.cfg_options
     if not osp.exists(osp.join(wd, 'last_checkpoint')):
@@ -182,7 +198,9 @@ def main() -> None:
                         'few cores)')
     parser.add_argument('--out', default=None, help='Markdown table file')
     parser.add_argument('--cfg-options', nargs='*', default=[],
-                        help='extra cfg-options for every train/test run')
+                        help='extra cfg-options for every train/test run; '
+                        'such runs get their own work dirs '
+                        '(seedS-<hash of the options>)')
     args = parser.parse_args()
     args.work_dir = osp.abspath(args.work_dir)
     args.data_root = osp.abspath(args.data_root
