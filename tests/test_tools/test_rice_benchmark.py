@@ -134,3 +134,40 @@ def test_runs_with_other_cfg_options_are_not_reused(tmp_path, monkeypatch):
     # and resumed from there with the same options
     train(['model.pmd_head.negative_pool=4'])
     assert len(trained) == 4
+
+
+def test_changed_box_file_is_tested_again(tmp_path, monkeypatch):
+    bench = load_script('tools/analysis_tools/rice_benchmark.py')
+    tests = []
+
+    def fake_run(cmd, log):
+        if cmd[1] == 'tools/train.py':
+            wd = cmd[cmd.index('--work-dir') + 1]
+            with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(wd, 'epoch_last.pth'))
+        else:
+            tests.append(cmd[cmd.index('--out') + 1])
+            open(tests[-1], 'w').close()
+
+    monkeypatch.setattr(bench, 'run', fake_run)
+    boxes = tmp_path / 'sd_boxes.json'
+    boxes.write_text('{"f0": [[0.1, 0.1, 0.5, 0.5]]}')
+    args = Namespace(work_dir=str(tmp_path / 'w'), data_root=str(tmp_path),
+                     epochs=9, stage2_epochs=17, cfg_options=[],
+                     box_files={'SD': bench.box_file_path(
+                         'sd_boxes.json', str(tmp_path))})
+    name = 'ICL+PMD+PFR+boxes, 8x8 grid'
+    cfg, _, extra = bench.TRAINED[name]
+
+    def box_tests():
+        tests.clear()
+        rows = bench.train_and_test(name, cfg, 0, args, extra)
+        return [t for t in tests if t == rows[f'{name}, SD boxes']]
+
+    assert len(box_tests()) == 1
+    assert box_tests() == []  # same boxes: resumed
+    boxes.write_text('{"f0": [[0.2, 0.2, 0.6, 0.6]]}')
+    assert len(box_tests()) == 1  # new boxes under the old name
+    assert box_tests() == []
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        bench.box_file_path('missing.json', str(tmp_path))

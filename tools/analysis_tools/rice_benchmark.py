@@ -110,6 +110,33 @@ def run_dir(args, name: str, seed: int) -> str:
     return osp.join(args.work_dir, slug(name), leaf)
 
 
+def box_file_path(path: str, data_root: str) -> str:
+    """A ``--box-file`` path as the test dataset finds it (as given, else
+    under the data root), made absolute."""
+    for candidate in (path, osp.join(data_root, path)):
+        if osp.isfile(candidate):
+            return osp.abspath(candidate)
+    raise FileNotFoundError(f'box file {path} is neither a file nor under '
+                            f'the data root {data_root}')
+
+
+def same_box_file(pkl: str, box_file: str) -> bool:
+    """Whether the predictions ``pkl`` (if any) were made with the boxes now
+    in ``box_file``: its SHA-1 is kept beside them (``<pkl>.boxes``), so a
+    detector's new boxes under an old name are tested again. Predictions
+    without the record adopt the current file."""
+    with open(box_file, 'rb') as f:
+        digest = hashlib.sha1(f.read()).hexdigest()
+    record = pkl + '.boxes'
+    same = True
+    if osp.exists(pkl) and osp.exists(record):
+        with open(record) as f:
+            same = f.read().strip() == digest
+    with open(record, 'w') as f:
+        f.write(digest + '\n')
+    return same
+
+
 def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
@@ -155,6 +182,8 @@ def train_and_test(name: str, cfg: str, seed: int, args,
     for row, test_opts, box in settings:
         tag = slug(row[len(name) + 2:]) if row != name else 'emb'
         pkl = osp.join(wd, f'preds_{tag}.pkl')
+        if box and not same_box_file(pkl, box):
+            os.remove(pkl)
         if not osp.exists(pkl):
             run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', wd,
                  '--out', pkl, '--cfg-options',
@@ -191,7 +220,10 @@ def main() -> None:
         'iterations of the 34-epoch stage-2 recipe on the demo set')
     parser.add_argument('--variants', nargs='+', default=list(TRAINED))
     parser.add_argument('--box-file', nargs='*', default=[],
-                        metavar='NAME=JSON')
+                        metavar='NAME=JSON',
+                        help='detector boxes (tools/test.py --out-boxes) '
+                        'to test the box rows with, one row per NAME; a '
+                        'changed file is tested again')
     parser.add_argument('--bootstrap', type=int, default=2000)
     parser.add_argument('--jobs', type=int, default=1,
                         help='train/test runs at once (one per GPU or per '
@@ -205,7 +237,10 @@ def main() -> None:
     args.work_dir = osp.abspath(args.work_dir)
     args.data_root = osp.abspath(args.data_root
                                  or osp.join(args.work_dir, 'data'))
-    args.box_files = dict(b.split('=', 1) for b in args.box_file)
+    args.box_files = {
+        name: box_file_path(path, args.data_root)
+        for name, path in (b.split('=', 1) for b in args.box_file)
+    }
     os.makedirs(args.work_dir, exist_ok=True)
 
     import lpr  # noqa: F401
