@@ -24,7 +24,8 @@ def test_benchmark_table(toy_root, tmp_path):
         sys.executable, f'{ROOT}/tools/analysis_tools/rice_benchmark.py',
         '--work-dir', str(tmp_path / 'bench'), '--data-root', root,
         '--variants', 'ICL+PMD', '--seeds', '0', '--epochs', '3',
-        '--bootstrap', '200', '--out', out, '--cfg-options', *small
+        '--bootstrap', '200', '--out', out, '--val-data-root', root,
+        '--cfg-options', *small
     ]
     proc = subprocess.run(cmd, env=run_env(), capture_output=True, text=True,
                           timeout=900)
@@ -47,6 +48,12 @@ def test_benchmark_table(toy_root, tmp_path):
             assert float(lo) <= float(est) <= float(hi), line
     # re-ranking rows compare against their embedding ranking
     assert '| ICL+PMD |' in rows['ICL+PMD, re-rank top-5']
+    # the re-ranking chosen on the validation split (here the test data
+    # itself, to check the plumbing) is tested and reported
+    chosen = [r for r in rows if r.endswith('(chosen on val)')]
+    assert len(chosen) == 1 and '| ICL+PMD |' in rows[chosen[0]], text
+    assert 'Re-ranking chosen on the validation split' in text
+    assert '- ICL+PMD: top-' in text
     # resumable: a second call trains nothing again
     proc = subprocess.run(cmd, env=run_env(), capture_output=True, text=True,
                           timeout=900)
@@ -171,3 +178,69 @@ def test_changed_box_file_is_tested_again(tmp_path, monkeypatch):
     assert box_tests() == []
     with pytest.raises(FileNotFoundError, match='missing.json'):
         bench.box_file_path('missing.json', str(tmp_path))
+
+
+def _saved_predictions(cos, pmd, gt):
+    """Embedding and PMD-only predictions as tools/test.py saves them, for
+    one query per row of ``cos``/``pmd`` (gallery image j is 'img{j}')."""
+    import numpy as np
+    emb, pmd_only = [], []
+    for q, (c, p) in enumerate(zip(cos, pmd)):
+        ids = [f'img{j}' for j in range(len(c))]
+        by_cos = np.argsort(-c, kind='stable')
+        by_pmd = np.argsort(-p, kind='stable')
+        z = (p - p.mean()) / p.std()  # what the PMD-only ranking stores
+        emb.append(dict(clip_id=f'q{q}', gt_image_ids=[f'img{gt[q]}'],
+                        pred_ranking=[ids[j] for j in by_cos],
+                        pred_scores=[float(c[j]) for j in by_cos]))
+        pmd_only.append(dict(clip_id=f'q{q}', gt_image_ids=[f'img{gt[q]}'],
+                             pred_ranking=[ids[j] for j in by_pmd],
+                             pred_scores=[float(z[j]) for j in by_pmd]))
+    return emb, pmd_only
+
+
+def test_offline_fusion_matches_a_hand_computation():
+    import numpy as np
+    bench = load_script('tools/analysis_tools/rice_benchmark.py')
+    rng = np.random.default_rng(0)
+    cos = rng.normal(size=(40, 9))
+    pmd = rng.normal(size=(40, 9)) * 3 + 1
+    gt = rng.integers(0, 9, size=40)
+    emb, pmd_only = _saved_predictions(cos, pmd, gt)
+    for top_k, weight in ((0, 0.0), (2, 0.3), (5, 0.5), (10, 1.0)):
+        expected = []
+        for c, p, g in zip(cos, pmd, gt):
+            top = np.argsort(-c, kind='stable')[:max(1, min(top_k, 9))]
+            first = top[0]
+            if len(top) > 1:
+                zc = (c[top] - c[top].mean()) / c[top].std()
+                zp = (p[top] - p[top].mean()) / p[top].std()
+                first = top[np.argmax((1 - weight) * zc + weight * zp)]
+            expected.append(first == g)
+        got = bench.fused_top1_hits(emb, pmd_only, top_k, weight)
+        assert got.tolist() == expected, (top_k, weight)
+
+
+def test_choose_rerank_on_validation():
+    import numpy as np
+    bench = load_script('tools/analysis_tools/rice_benchmark.py')
+    rng = np.random.default_rng(1)
+    gt = rng.integers(0, 6, size=30)
+    # the GT image is always 2nd by cosine (another image is 1st) and 1st
+    # by PMD: PMD on the top 2 fixes every query
+    cos = rng.uniform(0, 0.5, size=(30, 6))
+    cos[np.arange(30), gt] = 0.9
+    cos[np.arange(30), (gt + 1) % 6] = 1.0
+    pmd = -np.abs(rng.normal(size=(30, 6)))
+    pmd[np.arange(30), gt] = 1.0
+    runs = [_saved_predictions(cos, pmd, gt)] * 2
+    (top_k, weight), r1 = bench.choose_rerank(runs)
+    assert r1[(0, 0.0)] == 0.0
+    assert r1[(top_k, weight)] == 100.0 and top_k >= 2
+    assert bench.rerank_row('X', (top_k, weight)).startswith('X, re-rank')
+    # PMD that knows nothing: the embedding ranking wins its ties
+    flat = [_saved_predictions(cos, np.zeros((30, 6)) + np.arange(6)[::-1],
+                               np.argmax(cos, 1))] * 2
+    setting, r1 = bench.choose_rerank(flat)
+    assert setting == (0, 0.0) and r1[setting] == 100.0
+    assert bench.rerank_row('X', setting) == 'X, no re-rank (chosen on val)'

@@ -14,7 +14,10 @@ trained again; runs with extra ``--cfg-options`` get their own work dirs. The da
 (``--data-root``, default ``<work-dir>/data``) is generated with the
 ``benchmark`` preset when missing. Predicted boxes (detector output of
 ``tools/test.py DET_CFG CKPT --out-boxes boxes.json``) are added with
-``--box-file SD=sd.json MD=md.json``.
+``--box-file SD=sd.json MD=md.json``. With ``--val-data-root`` every trained
+PMD row also picks its re-ranking (top-K and weight) on a validation split
+that another generator seed makes, and the chosen setting is tested: the
+test queries never choose a setting.
 """
 import argparse
 import hashlib
@@ -26,7 +29,7 @@ import sys
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -58,6 +61,10 @@ RERANK = [
     ('PMD only', ['model.rerank.top_k=1000', 'model.rerank.weight=1.0']),
     ('re-rank top-5', ['model.rerank.top_k=5', 'model.rerank.weight=0.5']),
 ]
+# Re-ranking settings (top-K, PMD weight) tried on the validation split
+# (--val-data-root); top-K 0 is the embedding ranking.
+FUSION_GRID = [(0, 0.0)] + [(k, w) for k in (2, 3, 5, 10)
+                            for w in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)]
 
 
 def data_opts(root: str, box_file: Optional[str] = None) -> List[str]:
@@ -193,6 +200,82 @@ def train_and_test(name: str, cfg: str, seed: int, args,
     return out
 
 
+def validation_predictions(name: str, cfg: str, seed: int,
+                           args) -> Tuple[str, str]:
+    """Embedding and PMD-only predictions of a trained row on the
+    validation split (``val_preds_emb.pkl``, ``val_preds_PMD_only.pkl``)."""
+    wd = run_dir(args, name, seed)
+    ckpt = last_checkpoint(wd)
+    pkls = []
+    for tag, opts in (('emb', ['model.rerank.top_k=0']),
+                      ('PMD_only', RERANK[0][1])):
+        pkl = osp.join(wd, f'val_preds_{tag}.pkl')
+        if not osp.exists(pkl):
+            run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', wd,
+                 '--out', pkl, '--cfg-options',
+                 *data_opts(args.val_data_root), *opts, *args.cfg_options],
+                osp.join(wd, f'val_test_{tag}.log'))
+        pkls.append(pkl)
+    return pkls[0], pkls[1]
+
+
+def fused_top1_hits(emb: List[dict], pmd_only: List[dict], top_k: int,
+                    weight: float) -> np.ndarray:
+    """(Q,) whether each query's first image after re-ranking its top-K
+    with ``weight`` is a GT image, from saved predictions: the embedding
+    ranking (cosine scores) and the PMD-only one (PMD of every image,
+    z-scored over the gallery, which the z-score over the top-K undoes).
+    The fusion is :func:`fuse_top_k`, the one ``RICE.rank`` uses."""
+    import torch
+
+    from lpr.models.retrievers.rice import fuse_top_k
+
+    hits = np.zeros(len(emb), bool)
+    for i, (e, p) in enumerate(zip(emb, pmd_only)):
+        ranking = list(e['pred_ranking'])
+        k = min(top_k, len(ranking))
+        first = ranking[0]
+        if k >= 2:
+            pmd_of = dict(zip(p['pred_ranking'], p['pred_scores']))
+            scores = torch.tensor([e['pred_scores']], dtype=torch.float32)
+            pmd = torch.tensor([[pmd_of[c] for c in ranking[:k]]])
+            _, order = fuse_top_k(scores, torch.arange(len(ranking))[None],
+                                  pmd, weight)
+            first = ranking[int(order[0, 0])]
+        hits[i] = first in set(e['gt_image_ids'])
+    return hits
+
+
+def choose_rerank(val_runs: List[Tuple[List[dict], List[dict]]]
+                  ) -> Tuple[Tuple[int, float], Dict[Tuple[int, float],
+                                                     float]]:
+    """The re-ranking setting of :data:`FUSION_GRID` with the best R@1 on
+    the validation split, averaged over the seeds' runs (ties: the earlier
+    setting, so the embedding ranking wins a tie). Returns it and every
+    setting's R@1 in %."""
+    r1 = {
+        setting: 100 * float(np.mean([
+            fused_top1_hits(emb, pmd, *setting).mean()
+            for emb, pmd in val_runs
+        ]))
+        for setting in FUSION_GRID
+    }
+    best = max(FUSION_GRID, key=lambda s: (r1[s], -FUSION_GRID.index(s)))
+    return best, r1
+
+
+def rerank_opts(setting: Tuple[int, float]) -> List[str]:
+    top_k, weight = setting
+    return [f'model.rerank.top_k={top_k}', f'model.rerank.weight={weight}']
+
+
+def rerank_row(name: str, setting: Tuple[int, float]) -> str:
+    top_k, weight = setting
+    if not top_k:
+        return f'{name}, no re-rank (chosen on val)'
+    return f'{name}, re-rank top-{top_k} w {weight:g} (chosen on val)'
+
+
 def aligned(preds: List[dict], order: List[str]) -> List[dict]:
     by_id = {p['clip_id']: p for p in preds}
     missing = [c for c in order if c not in by_id]
@@ -228,6 +311,13 @@ def main() -> None:
     parser.add_argument('--jobs', type=int, default=1,
                         help='train/test runs at once (one per GPU or per '
                         'few cores)')
+    parser.add_argument(
+        '--val-data-root', default=None,
+        help='a validation split (generated with the preset and '
+        '--val-seed when missing) on which every trained PMD row picks its '
+        're-ranking (top-K, weight); the chosen setting is then tested')
+    parser.add_argument('--val-seed', type=int, default=1,
+                        help='generator seed of the validation split')
     parser.add_argument('--out', default=None, help='Markdown table file')
     parser.add_argument('--cfg-options', nargs='*', default=[],
                         help='extra cfg-options for every train/test run; '
@@ -252,11 +342,17 @@ def main() -> None:
     from lpr.evaluation.bootstrap import (bootstrap_indices, chance_table,
                                           compare, hit_table, interval)
 
-    if not osp.exists(osp.join(args.data_root, 'meta.json')):
-        print(f'[benchmark] generating {args.data_root}', flush=True)
-        run([sys.executable, 'tools/dataset_converters/make_toy_lpr4m.py',
-             '--out', args.data_root, '--preset', args.preset, '--shards',
-             '--workers', '2'], osp.join(args.work_dir, 'generate.log'))
+    splits = [(args.data_root, 0, 'generate.log')]
+    if args.val_data_root:
+        args.val_data_root = osp.abspath(args.val_data_root)
+        splits.append((args.val_data_root, args.val_seed, 'generate_val.log'))
+    for root, data_seed, log in splits:
+        if not osp.exists(osp.join(root, 'meta.json')):
+            print(f'[benchmark] generating {root}', flush=True)
+            run([sys.executable, 'tools/dataset_converters/make_toy_lpr4m.py',
+                 '--out', root, '--preset', args.preset, '--seed',
+                 str(data_seed), '--shards', '--workers', '2'],
+                osp.join(args.work_dir, log))
     queries = LPR4MQueryDataset(data_root=args.data_root, pipeline=[])
     gallery = LPR4MGalleryDataset(data_root=args.data_root, pipeline=[])
     order = [queries.get_data_info(i)['clip_id'] for i in range(len(queries))]
@@ -287,6 +383,7 @@ def main() -> None:
     # Second stages after the rest: they start from their parents'
     # checkpoints.
     done = {}
+    chosen_on_val: List[str] = []
     for stage in (False, True):
         tasks = [(name, seed) for name in args.variants
                  for seed in args.seeds if (name in STAGE2) == stage]
@@ -302,6 +399,31 @@ def main() -> None:
                 preds = aligned(load(pkl), order)
                 runs.setdefault(row, []).append(
                     hit_table(first_hits(preds), TOPK))
+        if args.val_data_root and name.startswith('ICL+PMD'):
+            val_runs = [
+                tuple(load(pkl) for pkl in validation_predictions(
+                    name, cfg, seed, args)) for seed in args.seeds
+            ]
+            setting, val_r1 = choose_rerank(val_runs)
+            row = rerank_row(name, setting)
+            chosen_on_val.append(
+                f'- {name}: top-{setting[0]}, weight {setting[1]:g} '
+                f'(validation R@1 {val_r1[setting]:.1f}; embeddings '
+                f'{val_r1[(0, 0.0)]:.1f}; top-5, weight 0.5: '
+                f'{val_r1[(5, 0.5)]:.1f})')
+            for seed in args.seeds:
+                pkl = done[(name, seed)][name]
+                if setting[0]:
+                    wd = run_dir(args, name, seed)
+                    pkl = osp.join(wd, f'preds_{slug(row[len(name) + 2:])}.pkl')
+                    if not osp.exists(pkl):
+                        run([sys.executable, 'tools/test.py', cfg,
+                             last_checkpoint(wd), '--work-dir', wd, '--out',
+                             pkl, '--cfg-options', *data_opts(args.data_root),
+                             *rerank_opts(setting), *args.cfg_options],
+                            osp.join(wd, 'test_chosen_on_val.log'))
+                runs.setdefault(row, []).append(
+                    hit_table(first_hits(aligned(load(pkl), order)), TOPK))
         for row, hits in runs.items():
             tables[row] = np.mean(hits, 0)
             seeds_of[row] = [100 * h[:, 0].mean() for h in hits]
@@ -337,6 +459,14 @@ def main() -> None:
             delta = f'{d["diff"][0]:+.1f} [{d["lo"][0]:+.1f}, {d["hi"][0]:+.1f}]'
         lines.append(f'| {row} | ' + ' | '.join(cells) +
                      f' | {per_seed} | {parent} | {delta} |')
+    if chosen_on_val:
+        lines += [
+            '', 'Re-ranking chosen on the validation split '
+            f'({args.val_data_root}, generator seed {args.val_seed}; mean '
+            f'over seeds {args.seeds}) among top-K '
+            f'{sorted({k for k, _ in FUSION_GRID if k})} and weights '
+            f'{sorted({w for k, w in FUSION_GRID if k})}:'
+        ] + chosen_on_val
     text = '\n'.join(lines)
     print(text)
     if args.out:

@@ -432,12 +432,7 @@ class RICE(BaseModel):
                 clip_valid[s:s + c]).float().view(c, k)
         weight = float(self.rerank.get('weight', 0.5))
         with _autocast_off(device):
-            fused = (1 - weight) * _zscore(scores[:, :k]) + \
-                weight * _zscore(pmd)
-            fused, resort = fused.sort(dim=1, descending=True, stable=True)
-        scores = torch.cat([fused, scores[:, k:]], dim=1)
-        order = torch.cat([top.gather(1, resort), order[:, k:]], dim=1)
-        return scores, order
+            return fuse_top_k(scores, order, pmd, weight)
 
     def _decoder_inputs(self, *tokens: torch.Tensor) -> List[torch.Tensor]:
         """Tokens on the model's device; outside autocast, in the PMD
@@ -526,6 +521,32 @@ def _zscore(x: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(x)
     return (x - x.mean(-1, keepdim=True)) / x.std(
         -1, keepdim=True).clamp(min=1e-6)
+
+
+def fuse_top_k(scores: torch.Tensor, order: torch.Tensor, pmd: torch.Tensor,
+               weight: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Re-sort each query's top-K by ``(1 - weight) * z(cosine) +
+    weight * z(PMD)`` (z-scores over the K candidates, stable sort); the
+    rest keep their cosine order and scores. The fusion of
+    :meth:`RICE.rank`, also used to choose ``weight`` and K offline from
+    saved scores (``tools/analysis_tools/rice_benchmark.py``).
+
+    Args:
+        scores: (Q, N) cosine scores, sorted best first.
+        order: (Q, N) gallery rows in that order.
+        pmd: (Q, K) PMD scores of ``order[:, :K]``, K ≤ N.
+        weight: PMD's share of the fused score.
+
+    Returns:
+        tuple: fused ``scores`` and ``order``, (Q, N) each.
+    """
+    k = pmd.shape[1]
+    fused = (1 - weight) * _zscore(scores[:, :k].float()) + \
+        weight * _zscore(pmd.float())
+    fused, resort = fused.sort(dim=1, descending=True, stable=True)
+    scores = torch.cat([fused, scores[:, k:].float()], dim=1)
+    order = torch.cat([order[:, :k].gather(1, resort), order[:, k:]], dim=1)
+    return scores, order
 
 
 def cosine_ranking(clip_emb: torch.Tensor, image_emb: torch.Tensor
