@@ -64,12 +64,11 @@ def test_benchmark_table(toy_root, tmp_path):
                               'preds_re_rank_top_5.pkl'))
 
 
-def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
-                                                         monkeypatch):
-    bench = load_script('tools/analysis_tools/rice_benchmark.py')
-    calls = []
+def fake_run(calls):
+    """A stand-in for the script's ``run``: records each command; a
+    training writes ``last_checkpoint``, a test its ``--out`` file."""
 
-    def fake_run(cmd, log):
+    def run(cmd, log):
         calls.append(cmd)
         if cmd[1] == 'tools/train.py':
             wd = cmd[cmd.index('--work-dir') + 1]
@@ -78,7 +77,15 @@ def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
         else:
             open(cmd[cmd.index('--out') + 1], 'w').close()
 
-    monkeypatch.setattr(bench, 'run', fake_run)
+    return run
+
+
+def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
+                                                         monkeypatch):
+    bench = load_script('tools/analysis_tools/rice_benchmark.py')
+    calls = []
+
+    monkeypatch.setattr(bench, 'run', fake_run(calls))
     args = Namespace(work_dir=str(tmp_path), data_root='/data', epochs=9,
                      stage2_epochs=17, cfg_options=[], box_files={})
     name = bench.STAGE2[0]
@@ -108,18 +115,12 @@ def test_second_stage_starts_from_its_parents_checkpoint(tmp_path,
 
 def test_runs_with_other_cfg_options_are_not_reused(tmp_path, monkeypatch):
     bench = load_script('tools/analysis_tools/rice_benchmark.py')
-    trained = []
+    calls = []
+    monkeypatch.setattr(bench, 'run', fake_run(calls))
 
-    def fake_run(cmd, log):
-        if cmd[1] == 'tools/train.py':
-            wd = cmd[cmd.index('--work-dir') + 1]
-            trained.append(wd)
-            with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
-                f.write(osp.join(wd, 'epoch_last.pth'))
-        else:
-            open(cmd[cmd.index('--out') + 1], 'w').close()
-
-    monkeypatch.setattr(bench, 'run', fake_run)
+    def trained():
+        return [c[c.index('--work-dir') + 1] for c in calls
+                if c[1] == 'tools/train.py']
 
     def train(options):
         args = Namespace(work_dir=str(tmp_path), data_root='/data',
@@ -132,31 +133,22 @@ def test_runs_with_other_cfg_options_are_not_reused(tmp_path, monkeypatch):
     plain = train([])
     pool4 = train(['model.pmd_head.negative_pool=4'])
     # the options' runs (row and its parent) are trained in new dirs
-    assert len(trained) == 4 and len(set(trained)) == 4
-    assert all(osp.basename(wd) == 'seed0' for wd in trained[:2])
-    assert all(osp.basename(wd).startswith('seed0-') for wd in trained[2:])
-    with open(osp.join(trained[3], 'cfg_options.txt')) as f:
+    dirs = trained()
+    assert len(dirs) == 4 and len(set(dirs)) == 4
+    assert all(osp.basename(wd) == 'seed0' for wd in dirs[:2])
+    assert all(osp.basename(wd).startswith('seed0-') for wd in dirs[2:])
+    with open(osp.join(dirs[3], 'cfg_options.txt')) as f:
         assert f.read().split() == ['model.pmd_head.negative_pool=4']
     assert set(plain.values()).isdisjoint(pool4.values())
     # and resumed from there with the same options
     train(['model.pmd_head.negative_pool=4'])
-    assert len(trained) == 4
+    assert len(trained()) == 4
 
 
 def test_changed_box_file_is_tested_again(tmp_path, monkeypatch):
     bench = load_script('tools/analysis_tools/rice_benchmark.py')
-    tests = []
-
-    def fake_run(cmd, log):
-        if cmd[1] == 'tools/train.py':
-            wd = cmd[cmd.index('--work-dir') + 1]
-            with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
-                f.write(osp.join(wd, 'epoch_last.pth'))
-        else:
-            tests.append(cmd[cmd.index('--out') + 1])
-            open(tests[-1], 'w').close()
-
-    monkeypatch.setattr(bench, 'run', fake_run)
+    calls = []
+    monkeypatch.setattr(bench, 'run', fake_run(calls))
     boxes = tmp_path / 'sd_boxes.json'
     boxes.write_text('{"f0": [[0.1, 0.1, 0.5, 0.5]]}')
     args = Namespace(work_dir=str(tmp_path / 'w'), data_root=str(tmp_path),
@@ -167,9 +159,10 @@ def test_changed_box_file_is_tested_again(tmp_path, monkeypatch):
     cfg, _, extra = bench.TRAINED[name]
 
     def box_tests():
-        tests.clear()
+        calls.clear()
         rows = bench.train_and_test(name, cfg, 0, args, extra)
-        return [t for t in tests if t == rows[f'{name}, SD boxes']]
+        return [c for c in calls if c[1] == 'tools/test.py'
+                and c[c.index('--out') + 1] == rows[f'{name}, SD boxes']]
 
     assert len(box_tests()) == 1
     assert box_tests() == []  # same boxes: resumed
