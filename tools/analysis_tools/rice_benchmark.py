@@ -149,6 +149,25 @@ def last_checkpoint(work_dir: str) -> str:
         return f.read().strip()
 
 
+def row_tag(name: str, row: str) -> str:
+    """File tag of a test row of ``name``: 'emb' for its embedding ranking,
+    else its setting ('re_rank_top_5', 'SD_boxes', ...)."""
+    return slug(row[len(name) + 2:]) if row != name else 'emb'
+
+
+def predict(cfg: str, wd: str, tag: str, opts: List[str], args,
+            prefix: str = '') -> str:
+    """Test the checkpoint of the run in ``wd`` with ``opts`` (then
+    ``--cfg-options``) into ``<wd>/<prefix>preds_<tag>.pkl`` (log
+    ``<prefix>test_<tag>.log``), unless it is there. Returns the path."""
+    pkl = osp.join(wd, f'{prefix}preds_{tag}.pkl')
+    if not osp.exists(pkl):
+        run([sys.executable, 'tools/test.py', cfg, last_checkpoint(wd),
+             '--work-dir', wd, '--out', pkl, '--cfg-options', *opts,
+             *args.cfg_options], osp.join(wd, f'{prefix}test_{tag}.log'))
+    return pkl
+
+
 def train_and_test(name: str, cfg: str, seed: int, args,
                    extra: List[str]) -> Dict[str, str]:
     """Train one variant with one seed (unless done); test it with every
@@ -174,7 +193,6 @@ def train_and_test(name: str, cfg: str, seed: int, args,
         run([sys.executable, 'tools/train.py', cfg, '--work-dir', wd,
              '--cfg-options', *opts], osp.join(wd, 'train.log'))
         print(f'[benchmark]   {time.time() - t0:.0f} s', flush=True)
-    ckpt = last_checkpoint(wd)
     has_pmd = name.startswith('ICL+PMD')
     # Embedding rows rank by the embeddings alone, whatever the config's
     # re-ranking default.
@@ -187,16 +205,12 @@ def train_and_test(name: str, cfg: str, seed: int, args,
                      for k, v in args.box_files.items()]
     out = {}
     for row, test_opts, box in settings:
-        tag = slug(row[len(name) + 2:]) if row != name else 'emb'
+        tag = row_tag(name, row)
         pkl = osp.join(wd, f'preds_{tag}.pkl')
         if box and not same_box_file(pkl, box):
             os.remove(pkl)
-        if not osp.exists(pkl):
-            run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', wd,
-                 '--out', pkl, '--cfg-options',
-                 *data_opts(args.data_root, box), *test_opts,
-                 *args.cfg_options], osp.join(wd, f'test_{tag}.log'))
-        out[row] = pkl
+        out[row] = predict(cfg, wd, tag,
+                           data_opts(args.data_root, box) + test_opts, args)
     return out
 
 
@@ -205,18 +219,39 @@ def validation_predictions(name: str, cfg: str, seed: int,
     """Embedding and PMD-only predictions of a trained row on the
     validation split (``val_preds_emb.pkl``, ``val_preds_PMD_only.pkl``)."""
     wd = run_dir(args, name, seed)
-    ckpt = last_checkpoint(wd)
-    pkls = []
-    for tag, opts in (('emb', ['model.rerank.top_k=0']),
-                      ('PMD_only', RERANK[0][1])):
-        pkl = osp.join(wd, f'val_preds_{tag}.pkl')
-        if not osp.exists(pkl):
-            run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', wd,
-                 '--out', pkl, '--cfg-options',
-                 *data_opts(args.val_data_root), *opts, *args.cfg_options],
-                osp.join(wd, f'val_test_{tag}.log'))
-        pkls.append(pkl)
-    return pkls[0], pkls[1]
+    val = data_opts(args.val_data_root)
+    return (predict(cfg, wd, 'emb', val + ['model.rerank.top_k=0'], args,
+                    prefix='val_'),
+            predict(cfg, wd, 'PMD_only', val + RERANK[0][1], args,
+                    prefix='val_'))
+
+
+def chosen_on_val(name: str, cfg: str, args
+                  ) -> Tuple[str, List[str], str]:
+    """Choose the re-ranking of a trained PMD row on the validation split
+    (:func:`choose_rerank` over the seeds' validation predictions) and test
+    it on the benchmark split. Returns the row name, the predictions of
+    each seed and a line that reports the choice."""
+    from mmengine.fileio import load
+
+    val_runs = [
+        tuple(load(pkl) for pkl in validation_predictions(
+            name, cfg, seed, args)) for seed in args.seeds
+    ]
+    setting, val_r1 = choose_rerank(val_runs)
+    row = rerank_row(name, setting)
+    report = (f'- {name}: top-{setting[0]}, weight {setting[1]:g} '
+              f'(validation R@1 {val_r1[setting]:.1f}; embeddings '
+              f'{val_r1[(0, 0.0)]:.1f}; top-5, weight 0.5: '
+              f'{val_r1[(5, 0.5)]:.1f})')
+    # no re-ranking chosen: the embedding row's predictions
+    tag = row_tag(name, row) if setting[0] else 'emb'
+    pkls = [
+        predict(cfg, run_dir(args, name, seed), tag,
+                data_opts(args.data_root) + rerank_opts(setting), args)
+        for seed in args.seeds
+    ]
+    return row, pkls, report
 
 
 def fused_top1_hits(emb: List[dict], pmd_only: List[dict], top_k: int,
@@ -383,7 +418,7 @@ def main() -> None:
     # Second stages after the rest: they start from their parents'
     # checkpoints.
     done = {}
-    chosen_on_val: List[str] = []
+    val_reports: List[str] = []
     for stage in (False, True):
         tasks = [(name, seed) for name in args.variants
                  for seed in args.seeds if (name in STAGE2) == stage]
@@ -400,30 +435,10 @@ def main() -> None:
                 runs.setdefault(row, []).append(
                     hit_table(first_hits(preds), TOPK))
         if args.val_data_root and name.startswith('ICL+PMD'):
-            val_runs = [
-                tuple(load(pkl) for pkl in validation_predictions(
-                    name, cfg, seed, args)) for seed in args.seeds
-            ]
-            setting, val_r1 = choose_rerank(val_runs)
-            row = rerank_row(name, setting)
-            chosen_on_val.append(
-                f'- {name}: top-{setting[0]}, weight {setting[1]:g} '
-                f'(validation R@1 {val_r1[setting]:.1f}; embeddings '
-                f'{val_r1[(0, 0.0)]:.1f}; top-5, weight 0.5: '
-                f'{val_r1[(5, 0.5)]:.1f})')
-            for seed in args.seeds:
-                pkl = done[(name, seed)][name]
-                if setting[0]:
-                    wd = run_dir(args, name, seed)
-                    pkl = osp.join(wd, f'preds_{slug(row[len(name) + 2:])}.pkl')
-                    if not osp.exists(pkl):
-                        run([sys.executable, 'tools/test.py', cfg,
-                             last_checkpoint(wd), '--work-dir', wd, '--out',
-                             pkl, '--cfg-options', *data_opts(args.data_root),
-                             *rerank_opts(setting), *args.cfg_options],
-                            osp.join(wd, 'test_chosen_on_val.log'))
-                runs.setdefault(row, []).append(
-                    hit_table(first_hits(aligned(load(pkl), order)), TOPK))
+            row, pkls, report = chosen_on_val(name, cfg, args)
+            val_reports.append(report)
+            runs[row] = [hit_table(first_hits(aligned(load(pkl), order)), TOPK)
+                         for pkl in pkls]
         for row, hits in runs.items():
             tables[row] = np.mean(hits, 0)
             seeds_of[row] = [100 * h[:, 0].mean() for h in hits]
@@ -459,14 +474,14 @@ def main() -> None:
             delta = f'{d["diff"][0]:+.1f} [{d["lo"][0]:+.1f}, {d["hi"][0]:+.1f}]'
         lines.append(f'| {row} | ' + ' | '.join(cells) +
                      f' | {per_seed} | {parent} | {delta} |')
-    if chosen_on_val:
+    if val_reports:
         lines += [
             '', 'Re-ranking chosen on the validation split '
             f'({args.val_data_root}, generator seed {args.val_seed}; mean '
             f'over seeds {args.seeds}) among top-K '
             f'{sorted({k for k, _ in FUSION_GRID if k})} and weights '
             f'{sorted({w for k, w in FUSION_GRID if k})}:'
-        ] + chosen_on_val
+        ] + val_reports
     text = '\n'.join(lines)
     print(text)
     if args.out:
